@@ -1,0 +1,82 @@
+"""Metrics against hand-computed cases, and `python -m trainer.evaluate` end to end."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from trainer import metrics
+
+
+def test_confusion_and_f1_hand_case():
+    y = [1, 1, 0, 0, 1]
+    s = [0.9, 0.4, 0.6, 0.1, 0.5]  # threshold 0.5: pred 1,0,1,0,1 -> tp 2, fp 1, fn 1, tn 1
+    m = metrics.clip_metrics(y, s, threshold=0.5)
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (2, 1, 1, 1)
+    assert m["precision"] == pytest.approx(2 / 3)
+    assert m["recall"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(2 / 3)
+    assert m["accuracy"] == pytest.approx(3 / 5)
+
+
+def test_no_positive_predictions_gives_zero_f1_not_nan():
+    m = metrics.clip_metrics([1, 0], [0.1, 0.2])
+    assert m["f1"] == 0.0 and m["precision"] == 0.0 and m["recall"] == 0.0
+
+
+def test_auroc_hand_cases():
+    # positives 0.35 and 0.8 against negatives 0.1 and 0.4: 3 of 4 pairs ordered right
+    assert metrics.auroc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert metrics.auroc([0, 1], [0.5, 0.5]) == pytest.approx(0.5)  # a tie counts one half
+    assert metrics.auroc([0, 0, 1], [0.1, 0.2, 0.9]) == 1.0
+    assert metrics.auroc([1, 1, 0], [0.1, 0.2, 0.9]) == 0.0
+    assert math.isnan(metrics.auroc([1, 1], [0.1, 0.2]))
+
+
+def test_auroc_matches_pairwise_definition_on_random_scores():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.random(200), 1)  # many ties
+    pos, neg = s[y == 1], s[y == 0]
+    pairwise = ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg))
+    assert metrics.auroc(y, s) == pytest.approx(pairwise)
+
+
+def test_average_precision_and_pr_curve_hand_case():
+    precision, recall, thr = metrics.pr_curve([1, 0, 1], [0.9, 0.8, 0.7])
+    np.testing.assert_allclose(precision, [1.0, 0.5, 2 / 3])
+    np.testing.assert_allclose(recall, [0.5, 0.5, 1.0])
+    np.testing.assert_allclose(thr, [0.9, 0.8, 0.7])
+    assert metrics.average_precision([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx(0.5 + 0.5 * 2 / 3)
+
+
+def test_closure_mae_ignores_missing_truth():
+    assert metrics.closure_mae([0.1, 0.5, 0.9], [0.0, np.nan, 1.0]) == pytest.approx(0.1)
+
+
+def test_events_from_closure_uses_hysteresis():
+    c = [0, 0.3, 0.6, 0.3, 0, 0.3, 0.4, 0.2, 0.9, 0.9]
+    # [1,4) reaches 0.6 -> blink; [5,7) never reaches 0.5 -> a squint, not a blink; [8,10) open at the end
+    assert metrics.events_from_closure(c, high=0.5, low=0.25) == [(1, 4), (8, 10)]
+    # noise dipping under high but not under low does not split one blink into two
+    assert metrics.events_from_closure([0, 0.6, 0.45, 0.6, 0], high=0.5, low=0.25) == [(1, 4)]
+
+
+def test_events_from_ids():
+    assert metrics.events_from_ids([-1, 0, 0, -1, -1, 1, 1, 2]) == [(1, 3), (5, 7), (7, 8)]
+    assert metrics.events_from_ids([np.nan, 3, 3]) == [(1, 3)]
+
+
+def test_event_matching_iou_and_any_overlap():
+    assert metrics.temporal_iou((0, 4), (1, 4)) == pytest.approx(0.75)
+    assert metrics.match_events([(0, 4)], [(1, 4)]) == dict(tp=1, fp=0, fn=0)
+    # IoU 1/5: a miss at IoU>=0.5, a hit when any overlap counts
+    assert metrics.match_events([(0, 2)], [(1, 5)]) == dict(tp=0, fp=1, fn=1)
+    assert metrics.match_events([(0, 2)], [(1, 5)], min_iou=None) == dict(tp=1, fp=0, fn=0)
+    # one-to-one: two predictions over one true event -> one tp, one fp
+    assert metrics.match_events([(0, 3), (3, 6)], [(0, 6)], min_iou=None) == dict(tp=1, fp=1, fn=0)
+    m = metrics.event_metrics([([(0, 4)], [(1, 4)]), ([], [(2, 5)]), ([(9, 12)], [])])
+    assert (m["iou50"]["tp"], m["iou50"]["fp"], m["iou50"]["fn"]) == (1, 1, 1)
+    assert m["iou50"]["f1"] == pytest.approx(0.5)
+    assert m["true_events"] == 2 and m["sequences"] == 3

@@ -1,0 +1,158 @@
+"""TrainConfig: every knob of a training run, with the reason for each default.
+
+nanoGPT style: one flat dataclass, defaults commented, overridable from the command line
+(`build_parser()` makes one flag per field) and stored in RUN/config.json and in every
+checkpoint so a run can be resumed or re-read exactly.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad config value; the message starts with the field name."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass
+class TrainConfig:
+    # --- data -------------------------------------------------------------------------
+    data: str = ""  # dataset directory (manifest contract v1); required
+    val: str | None = None  # separate validation dataset; None -> the `split` column of `data`
+    out: str = "runs/train"  # run directory: checkpoints, metrics.csv, config.json, TensorBoard
+    window: int = 13  # frames per sample: the paper's 13-frame clips (HUST-LEBW, SynBlink-50K)
+    stride: int | None = None  # window stride inside long clips; None -> the dataset's default
+    crop_size: int = 48  # eye crop side in pixels: the paper's 48x48x3 tokens
+    eyes: tuple[str, ...] = ("left", "right")  # each eye is its own sample (paper)
+    augment: bool = True  # photometric/geometric augmentation of training windows only
+    cache: bool = True  # crop cache on disk: crops are cut once, not every epoch
+    cache_dir: str | None = None  # None -> the dataset's default (DATASET/.cache)
+    val_ratio: float = 0.15  # used only when no split exists: subject-disjoint val share
+    test_ratio: float = 0.15  # ... and test share (kept out of training and model selection)
+    split_seed: int = 0  # fixed so that the automatic split is the same on every run/machine
+    # --- model ------------------------------------------------------------------------
+    model: str = "blinkformer_tiny"  # tiny trains on a CPU in seconds; paper sizes are _small/_base
+    # --- optimisation -------------------------------------------------------------------
+    epochs: int = 20  # tiny synthetic sets converge in tens of epochs; paper-scale needs fewer
+    batch_size: int = 32  # GLOBAL batch (split over DDP processes); paper used 128 on GPU,
+    #                       32 keeps a CPU step short
+    lr: float = 1e-4  # AdamW peak learning rate (paper)
+    weight_decay: float = 0.05  # usual AdamW value for ViT-style transformers
+    beta1: float = 0.9  # AdamW defaults
+    beta2: float = 0.999
+    warmup_epochs: float = 1.0  # linear warm-up before the cosine decay (paper: "cosine with warm-up")
+    min_lr_ratio: float = 0.01  # cosine decays to lr * min_lr_ratio, not to zero
+    w_cls: float = 0.1  # weight of the clip blink BCE loss (paper: 0.1 x CE)
+    w_closure: float = 0.9  # weight of the per-frame closure MSE (paper: 0.9 x MSE)
+    pos_weight: float | None = None  # BCE positive-class weight for imbalanced sets; None -> 1
+    grad_clip: float = 1.0  # max global grad norm; transformers with warm-up still spike early
+    # --- runtime --------------------------------------------------------------------------
+    device: str = "auto"  # auto -> cuda if available, else cpu
+    amp: str = "auto"  # auto -> bf16 autocast on CUDA, off on CPU (slow there); or "bf16"/"off"
+    compile: bool = False  # torch.compile: faster on GPU for long runs, slow to start on CPU
+    seed: int = 0  # seeds python, numpy, torch and the data order
+    num_workers: int = 0  # DataLoader workers; 0 keeps tiny runs and tests single-process
+    select_on: str = "f1"  # best.pt chosen on validation "f1" (ties -> lower loss) or "loss"
+    threshold: float = 0.5  # blink probability threshold for F1/precision/recall
+    resume: bool = False  # continue from OUT/last.pt (exact: model, optimiser, schedule, RNG, data order)
+    stop_after_epoch: int | None = None  # stop this invocation after this epoch (time-sliced jobs);
+    #                                      the schedule still follows `epochs`, --resume continues
+    log_every: int = 10  # tqdm postfix / TensorBoard scalar interval in steps
+    progress: bool = True  # tqdm progress bars (off in tests and non-interactive jobs if wanted)
+
+    def validate(self) -> "TrainConfig":
+        """Raise ConfigError naming the field for a value that cannot work."""
+        if not self.data:
+            raise ConfigError("data", "a dataset directory is required")
+        positive_ints = ("window", "crop_size", "epochs", "batch_size", "log_every")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(name, f"must be a positive integer, got {value!r}")
+        if self.stride is not None and self.stride <= 0:
+            raise ConfigError("stride", f"must be > 0, got {self.stride}")
+        if self.lr <= 0:
+            raise ConfigError("lr", f"must be > 0, got {self.lr}")
+        if self.w_cls < 0 or self.w_closure < 0 or self.w_cls + self.w_closure == 0:
+            raise ConfigError("w_cls", f"loss weights must be >= 0 and not both 0, got "
+                                       f"w_cls={self.w_cls}, w_closure={self.w_closure}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError("min_lr_ratio", f"must be in [0, 1], got {self.min_lr_ratio}")
+        if self.warmup_epochs < 0:
+            raise ConfigError("warmup_epochs", f"must be >= 0, got {self.warmup_epochs}")
+        if self.grad_clip is not None and self.grad_clip < 0:
+            raise ConfigError("grad_clip", f"must be >= 0 (0 disables), got {self.grad_clip}")
+        if self.amp not in ("auto", "bf16", "off"):
+            raise ConfigError("amp", f"must be auto, bf16 or off, got {self.amp!r}")
+        if self.select_on not in ("f1", "loss"):
+            raise ConfigError("select_on", f"must be f1 or loss, got {self.select_on!r}")
+        if not (0 < self.val_ratio < 1 and 0 <= self.test_ratio < 1
+                and self.val_ratio + self.test_ratio < 1):
+            raise ConfigError("val_ratio", f"val_ratio and test_ratio must leave some training data, "
+                                           f"got {self.val_ratio} and {self.test_ratio}")
+        bad_eyes = [e for e in self.eyes if e not in ("left", "right")]
+        if bad_eyes or not self.eyes:
+            raise ConfigError("eyes", f"must be a non-empty subset of left,right, got {self.eyes}")
+        if self.num_workers < 0:
+            raise ConfigError("num_workers", f"must be >= 0, got {self.num_workers}")
+        if self.stop_after_epoch is not None and self.stop_after_epoch <= 0:
+            raise ConfigError("stop_after_epoch", f"must be > 0, got {self.stop_after_epoch}")
+        if self.pos_weight is not None and self.pos_weight <= 0:
+            raise ConfigError("pos_weight", f"must be > 0, got {self.pos_weight}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["eyes"] = list(self.eyes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(unknown[0], "unknown config field")
+        d = dict(d)
+        if "eyes" in d:
+            d["eyes"] = tuple(d["eyes"])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """One flag per TrainConfig field (`--batch-size`, `--no-augment`, ...)."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        default = getattr(defaults, f.name)
+        if isinstance(default, bool):
+            parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
+                                default=default)
+        elif f.name == "eyes":
+            parser.add_argument(_flag(f.name), dest=f.name, nargs="+", default=list(default),
+                                choices=["left", "right"])
+        else:
+            # annotations are strings here (postponed evaluation): "int", "float | None", ...
+            kind = int if "int" in f.type else float if "float" in f.type else str
+            parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=default)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    d = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    d["eyes"] = tuple(d["eyes"])
+    return TrainConfig.from_dict(d).validate()
