@@ -1,0 +1,360 @@
+"""Writers, each named by what it writes into a dataset directory.
+
+Standard library only: this module runs inside Blender's bundled Python.
+
+Layout of a dataset being rendered (see docs/architecture.md):
+
+    DATASET/config.json              the full config, seed and versions (``write_dataset_config``)
+    DATASET/frames/<clip_id>/0000.png  a complete clip's frames (``ClipWriter``)
+    DATASET/videos/<clip_id>.mp4     optional, one per clip (``write_clip_video``)
+    DATASET/rows/<clip_id>.json      the clip's manifest rows: the clip's COMMIT MARKER
+    DATASET/.partial/                temporary frames/videos/rows of clips being rendered
+    DATASET/frames.csv, clips.csv    merged from rows/ (``write_manifests``)
+
+Crash safety: a clip is rendered into ``.partial/<clip_id>/``, then renamed into
+``frames/<clip_id>/``; its rows are written to a temporary file and renamed into ``rows/``
+LAST. A clip exists exactly when its rows file exists; anything else for that clip id
+(a temp dir, frames without rows) is debris of an interrupted run and is removed by
+``clean_partial_clips`` before the clip is rendered again.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+from typing import Iterable
+
+CONFIG_FILE = "config.json"
+FRAMES_DIR = "frames"
+VIDEOS_DIR = "videos"
+ROWS_DIR = "rows"
+PARTIAL_DIR = ".partial"
+FRAMES_CSV = "frames.csv"
+CLIPS_CSV = "clips.csv"
+
+
+class DatasetError(Exception):
+    """A dataset directory cannot be written as asked (config mismatch, corrupt rows file...)."""
+
+
+def _unique_suffix() -> str:
+    # Host and pid: shards on several machines may share one dataset directory.
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``: never half-written."""
+    tmp = f"{path}.tmp.{_unique_suffix()}"
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- config.json
+
+def _diff_dicts(a, b, prefix: str = "") -> list[str]:
+    """Dotted names of the fields that differ between two nested dicts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key not in a or key not in b:
+                out.append(name)
+            else:
+                out.extend(_diff_dicts(a[key], b[key], name))
+        return out
+    return [] if a == b else [prefix or "<root>"]
+
+
+def write_dataset_config(out: str, config: dict, seed: int, versions: dict | None = None) -> dict:
+    """Record the config of ``out`` or check a rerun against the recorded one.
+
+    ``config`` is ``GeneratorConfig.to_dict()``. The first run writes
+    ``config.json`` = {"config", "seed", "versions"}. A later run (resume, more clips,
+    another shard) must have the same config and seed, or it would mix two data
+    distributions in one dataset: it is refused with the differing fields named.
+    Returns the record now on disk.
+    """
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, CONFIG_FILE)
+    # JSON round trip so tuples and lists compare equal to what is on disk.
+    record = json.loads(json.dumps({"config": config, "seed": seed, "versions": versions or {}}))
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                old = json.load(f)
+        except (OSError, ValueError) as e:
+            raise DatasetError(f"{path}: unreadable dataset config ({e}); "
+                               f"move it away or render into a new directory") from e
+        diff = _diff_dicts({"config": old.get("config"), "seed": old.get("seed")},
+                           {"config": record["config"], "seed": record["seed"]})
+        if diff:
+            shown = ", ".join(diff[:8]) + (" ..." if len(diff) > 8 else "")
+            raise DatasetError(
+                f"{path}: this dataset was rendered with another config; differing fields: {shown}. "
+                f"Resuming would mix two configs in one dataset: render into a new --out directory, "
+                f"or rerun with the recorded config (--config {path} reads it back).")
+        return old
+    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def read_dataset_config(out: str) -> dict:
+    path = os.path.join(out, CONFIG_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{path}: cannot read dataset config ({e})") from e
+
+
+# --------------------------------------------------------------------------- resume
+
+def rows_path(out: str, clip_id: str) -> str:
+    return os.path.join(out, ROWS_DIR, f"{clip_id}.json")
+
+
+def completed_clip_ids(out: str) -> set[str]:
+    """Clip ids whose commit marker (rows file) exists."""
+    d = os.path.join(out, ROWS_DIR)
+    if not os.path.isdir(d):
+        return set()
+    return {n[:-5] for n in os.listdir(d) if n.endswith(".json") and not n.startswith(".")}
+
+
+def clean_partial_clips(out: str, clip_ids: Iterable[str]) -> list[str]:
+    """Remove the debris of interrupted renders of ``clip_ids`` (which must not be complete).
+
+    Only the given clip ids are touched, so shards sharing one directory do not delete
+    each other's work in progress. Returns the paths removed.
+    """
+    removed = []
+    partial = os.path.join(out, PARTIAL_DIR)
+    names = os.listdir(partial) if os.path.isdir(partial) else []
+    wanted = set(clip_ids)
+    for name in names:
+        # temp names are "<clip_id>" + "." + suffix
+        if name.split(".", 1)[0] in wanted:
+            p = os.path.join(partial, name)
+            shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+            removed.append(p)
+    for clip_id in wanted:
+        for p in (os.path.join(out, FRAMES_DIR, clip_id), os.path.join(out, VIDEOS_DIR, f"{clip_id}.mp4")):
+            if os.path.isdir(p):
+                shutil.rmtree(p)
+                removed.append(p)
+            elif os.path.exists(p):
+                os.remove(p)
+                removed.append(p)
+    return removed
+
+
+# --------------------------------------------------------------------------- video
+
+def find_ffmpeg() -> str:
+    """The ffmpeg binary: imageio-ffmpeg's if importable, else ``ffmpeg`` on PATH.
+
+    Called at start-up when --video is asked for, so a missing ffmpeg fails before
+    anything renders.
+    """
+    try:
+        import imageio_ffmpeg  # optional: not in Blender's bundled Python
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:
+        pass
+    exe = shutil.which("ffmpeg")
+    if exe:
+        return exe
+    raise DatasetError("--video needs ffmpeg: `pip install imageio-ffmpeg` or install ffmpeg on PATH")
+
+
+def write_clip_video(frame_dir: str, video_path: str, fps: float, ffmpeg: str) -> None:
+    """Encode ``frame_dir/%04d.png`` to an H.264 MP4 (yuv420p, so every player reads it)."""
+    cmd = [ffmpeg, "-y", "-loglevel", "error", "-framerate", repr(float(fps)),
+           "-i", os.path.join(frame_dir, "%04d.png"),
+           # yuv420p needs even sizes: pad right/bottom, which keeps pixel coordinates.
+           "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+           "-crf", "18", "-f", "mp4", video_path]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise DatasetError(f"{video_path}: ffmpeg failed ({r.returncode}): {r.stderr.strip()[-800:]}")
+
+
+# --------------------------------------------------------------------------- one clip
+
+class ClipWriter:
+    """Writes one clip atomically: frames, optional video, then the rows file (commit marker).
+
+    Usage::
+
+        w = ClipWriter(out, clip_id)
+        rows = scene.render_clip(spec, w.frame_dir)   # renders into a temp dir
+        w.commit(rows, spec.to_row(), fps=spec.fps)   # clip becomes visible
+    """
+
+    def __init__(self, out: str, clip_id: str, ffmpeg: str | None = None):
+        self.out, self.clip_id, self.ffmpeg = out, clip_id, ffmpeg
+        self.tmp_root = os.path.join(out, PARTIAL_DIR)
+        os.makedirs(self.tmp_root, exist_ok=True)
+        suffix = _unique_suffix()
+        self.frame_dir = os.path.join(self.tmp_root, f"{clip_id}.{suffix}.frames")
+        self._tmp_video = os.path.join(self.tmp_root, f"{clip_id}.{suffix}.mp4")
+        self._tmp_rows = os.path.join(self.tmp_root, f"{clip_id}.{suffix}.rows.json")
+        if os.path.exists(self.frame_dir):
+            shutil.rmtree(self.frame_dir)
+        os.makedirs(self.frame_dir)
+
+    def commit(self, frame_rows: list[dict], clip_row: dict, fps: float) -> dict:
+        """Make the clip visible. Returns the rows file's content."""
+        clip_id = self.clip_id
+        n = len(frame_rows)
+        missing = [f"{t:04d}.png" for t in range(n)
+                   if not os.path.isfile(os.path.join(self.frame_dir, f"{t:04d}.png"))]
+        if n == 0 or missing:
+            raise DatasetError(f"clip {clip_id}: renderer returned {n} rows but frames are missing "
+                               f"in {self.frame_dir}: {missing[:5]}")
+        # clips.csv columns that frames.csv repeats on every frame (schema.CLIP_LEVEL_COLUMNS)
+        clip_level = {k: clip_row[k] for k in ("subject_id", "fps", "width", "height", "blink", "split")
+                      if clip_row.get(k) is not None}
+        frames = []
+        for t, row in enumerate(frame_rows):
+            row = {**row, **clip_level}
+            row["clip_id"] = clip_id
+            row.setdefault("frame", t)
+            row["image"] = f"{FRAMES_DIR}/{clip_id}/{int(row['frame']):04d}.png"
+            if self.ffmpeg:
+                row["video"] = f"{VIDEOS_DIR}/{clip_id}.mp4"
+                row["video_frame"] = int(row["frame"])
+            frames.append(row)
+        clip = dict(clip_row)
+        clip["clip_id"] = clip_id
+
+        if self.ffmpeg:
+            write_clip_video(self.frame_dir, self._tmp_video, fps, self.ffmpeg)
+        final_frames = os.path.join(self.out, FRAMES_DIR, clip_id)
+        os.makedirs(os.path.dirname(final_frames), exist_ok=True)
+        if os.path.exists(final_frames):  # debris of a crash between rename and commit
+            shutil.rmtree(final_frames)
+        os.rename(self.frame_dir, final_frames)
+        if self.ffmpeg:
+            os.makedirs(os.path.join(self.out, VIDEOS_DIR), exist_ok=True)
+            os.replace(self._tmp_video, os.path.join(self.out, VIDEOS_DIR, f"{clip_id}.mp4"))
+
+        content = {"clip": clip, "frames": frames}
+        with open(self._tmp_rows, "w", encoding="utf-8") as f:
+            json.dump(content, f, default=_json_default)
+            f.flush()
+            os.fsync(f.fileno())
+        os.makedirs(os.path.join(self.out, ROWS_DIR), exist_ok=True)
+        os.replace(self._tmp_rows, rows_path(self.out, clip_id))  # the commit: written LAST
+        return content
+
+    def abort(self) -> None:
+        """Remove this clip's temporaries (after a Python-level render error)."""
+        for p in (self.frame_dir, self._tmp_video, self._tmp_rows):
+            if os.path.isdir(p):
+                shutil.rmtree(p, ignore_errors=True)
+            elif os.path.exists(p):
+                os.remove(p)
+
+
+def _json_default(o):
+    # numpy scalars and arrays from the renderer, without importing numpy here.
+    if hasattr(o, "item") and getattr(o, "ndim", 1) == 0:
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# --------------------------------------------------------------------------- manifests
+
+def read_clip_rows(out: str, clip_id: str) -> dict:
+    path = rows_path(out, clip_id)
+    try:
+        with open(path, encoding="utf-8") as f:
+            content = json.load(f)
+        if not isinstance(content.get("frames"), list) or not isinstance(content.get("clip"), dict):
+            raise ValueError("expected {'clip': {...}, 'frames': [...]}")
+        return content
+    except (OSError, ValueError, AttributeError) as e:
+        raise DatasetError(f"{path}: corrupt clip rows file ({e}); delete it and rerun to re-render "
+                           f"clip {clip_id}") from e
+
+
+def _ordered_columns(rows: list[dict], schema_columns: list[str]) -> list[str]:
+    """Schema columns first (in schema order, where present), then the rest in first-seen order."""
+    present: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            present.setdefault(k, None)
+    cols = [c for c in schema_columns if c in present]
+    cols += [c for c in present if c not in set(cols)]
+    return cols
+
+
+def _schema_columns() -> tuple[list[str], list[str]]:
+    """Column order of frames.csv and clips.csv from manifests/schema.py (stdlib only)."""
+    try:
+        from manifests import schema
+    except ImportError:
+        return [], []
+    def pick(*names):
+        for n in names:
+            v = getattr(schema, n, None)
+            if v:
+                return [c if isinstance(c, str) else getattr(c, "name", str(c)) for c in v]
+        return []
+    frames = pick("FRAME_COLUMNS", "FRAMES_COLUMNS", "FRAME_REQUIRED", "FRAMES_REQUIRED")
+    frames += [c for c in pick("FRAME_OPTIONAL", "FRAMES_OPTIONAL") if c not in frames]
+    clips = pick("CLIP_COLUMNS", "CLIPS_COLUMNS", "CLIP_REQUIRED", "CLIPS_REQUIRED")
+    clips += [c for c in pick("CLIP_OPTIONAL", "CLIPS_OPTIONAL") if c not in clips]
+    return frames, clips
+
+
+def _csv_value(v):
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v, separators=(",", ":"))
+    return v
+
+
+def _write_csv_atomic(path: str, rows: list[dict], columns: list[str]) -> None:
+    tmp = f"{path}.tmp.{_unique_suffix()}"
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="raise")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _csv_value(r.get(k)) for k in columns})
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_manifests(out: str, clip_ids: Iterable[str] | None = None) -> tuple[int, int]:
+    """Merge rows/*.json into ``frames.csv`` and ``clips.csv`` (sorted by clip_id, frame).
+
+    ``clip_ids`` defaults to every committed clip, so shards that rendered into one
+    directory are assembled by whichever finishes last (or by calling this again).
+    Both files are written atomically. Returns (n_frames, n_clips).
+    """
+    ids = sorted(completed_clip_ids(out) if clip_ids is None else clip_ids)
+    frame_rows, clip_rows = [], []
+    for clip_id in ids:
+        content = read_clip_rows(out, clip_id)
+        clip_rows.append(content["clip"])
+        frame_rows.extend(sorted(content["frames"], key=lambda r: int(r["frame"])))
+    frame_cols, clip_cols = _schema_columns()
+    _write_csv_atomic(os.path.join(out, FRAMES_CSV), frame_rows,
+                      _ordered_columns(frame_rows, frame_cols or ["clip_id", "frame"]))
+    _write_csv_atomic(os.path.join(out, CLIPS_CSV), clip_rows,
+                      _ordered_columns(clip_rows, clip_cols or ["clip_id"]))
+    return len(frame_rows), len(clip_rows)
