@@ -108,7 +108,8 @@ FRAME_OPTIONAL_COLUMNS = list(FRAME_OPTIONAL_DTYPES)
 FRAME_COLUMNS = FRAME_REQUIRED_COLUMNS + FRAME_OPTIONAL_COLUMNS  # canonical column order
 
 # Values that must never be empty, even in a real dataset: without them a row means nothing.
-NON_NULL_FRAME_COLUMNS = ("clip_id", "frame", "image", "width", "height")
+# Every frame also needs a picture: `image`, or `video` + `video_frame`.
+NON_NULL_FRAME_COLUMNS = ("clip_id", "frame", "width", "height")
 FRAME_KEY_COLUMNS = ("clip_id", "frame")
 
 # Same value on every frame of a clip.
