@@ -110,9 +110,9 @@ def running_in_blender_binary() -> bool:
     return bool(bpy is not None and getattr(bpy.app, "binary_path", ""))
 
 
-def worker_command(dataset: str, video: bool = False) -> list[str]:
+def worker_command(dataset: str) -> list[str]:
     """The command that starts one worker with the same Blender we run in."""
-    tail = ["--dataset", os.path.abspath(dataset)] + (["--video"] if video else [])
+    tail = ["--dataset", os.path.abspath(dataset)]
     if running_in_blender_binary():
         import bpy
         # --factory-startup: the user's startup file and add-ons must not change the render.
@@ -178,11 +178,11 @@ class _Worker:
 class LocalPool:
     """``n_workers`` worker processes pulling clip indices from one queue."""
 
-    def __init__(self, dataset: str, n_workers: int, video: bool = False, max_attempts: int = 3,
+    def __init__(self, dataset: str, n_workers: int, max_attempts: int = 3,
                  max_startup_failures: int = 3, command=None):
-        self.dataset, self.n_workers, self.video = dataset, max(1, int(n_workers)), video
+        self.dataset, self.n_workers = dataset, max(1, int(n_workers))
         self.max_attempts, self.max_startup_failures = max_attempts, max_startup_failures
-        self.command = command or worker_command(dataset, video)
+        self.command = command or worker_command(dataset)
         self.log_dir = os.path.join(dataset, LOG_DIR)
 
     def run(self, indices: list[int], clip_ids: dict[int, str], progress: Progress) -> RunResult:
@@ -285,10 +285,10 @@ def render_in_process(renderer, indices: list[int], clip_ids: dict[int, str], pr
 class RayClipActor:
     """A Ray actor holding one built scene (made remote in ``render_with_ray``)."""
 
-    def __init__(self, dataset: str, config: dict, video: bool):
+    def __init__(self, dataset: str, config: dict):
         from generator.config import GeneratorConfig
         from generator.worker import ClipRenderer
-        self.renderer = ClipRenderer(dataset, GeneratorConfig.from_dict(config), video=video)
+        self.renderer = ClipRenderer(dataset, GeneratorConfig.from_dict(config))
 
     def render(self, index: int) -> dict:
         return self.renderer.render(index)
@@ -296,7 +296,7 @@ class RayClipActor:
 
 def render_with_ray(dataset: str, config: dict, indices: list[int], clip_ids: dict[int, str],
                     progress: Progress, address: str = "auto", n_workers: int | None = None,
-                    video: bool = False, max_attempts: int = 3) -> RunResult:
+                    max_attempts: int = 3) -> RunResult:
     """Render ``indices`` with Ray actors; idle actors pull the next index.
 
     ``address="auto"`` joins the running cluster (``RAY_ADDRESS`` or ``ray start``) or
@@ -320,7 +320,7 @@ def render_with_ray(dataset: str, config: dict, indices: list[int], clip_ids: di
     # from the installed package (PYTHONPATH entries that do not exist are ignored).
     env = {"env_vars": {"PYTHONPATH": REPO_ROOT}}
     Actor = ray.remote(num_cpus=1, max_restarts=max_attempts, max_task_retries=0)(RayClipActor)
-    actors = [Actor.options(runtime_env=env).remote(os.path.abspath(dataset), config, video)
+    actors = [Actor.options(runtime_env=env).remote(os.path.abspath(dataset), config)
               for _ in range(n_workers)]
     result.workers_started = n_workers
     pending = collections.deque(indices)

@@ -64,18 +64,14 @@ def main(argv=None) -> int:
     except (ConfigError, ValueError, OSError) as e:
         return _fail(str(e))
     out = os.path.abspath(args.out)
-    n_clips = int(args.clips)
-    if n_clips < 0:
-        return _fail(f"--clips: must be >= 0, got {n_clips}")
+    n_clips = int(cfg.n_clips)  # --clips N sets it
     workers = int(getattr(args, "workers", 1) or 1)
-    if workers < 1:
-        return _fail(f"--workers: must be >= 1, got {workers}")
-    video = bool(getattr(args, "video", False))
+    video = bool(cfg.output.video)  # --video sets it
     try:
         if video:
             writers.find_ffmpeg()
         indices = pool.shard_indices(n_clips, getattr(args, "shard", None))
-        record = writers.write_dataset_config(out, cfg.to_dict(), seed=_seed(cfg, args), versions=_versions())
+        record = writers.write_dataset_config(out, cfg.to_dict(), seed=int(cfg.seed), versions=_versions())
     except (writers.DatasetError, pool.PoolError) as e:
         return _fail(str(e))
 
@@ -96,13 +92,12 @@ def main(argv=None) -> int:
             result = pool.RunResult()
         elif getattr(args, "ray", None):
             result = pool.render_with_ray(out, record["config"], todo, clip_ids, progress,
-                                          address=args.ray, n_workers=getattr(args, "workers", None),
-                                          video=video)
+                                          address=args.ray, n_workers=getattr(args, "workers", None))
         elif workers == 1:
             from generator.worker import ClipRenderer
-            result = pool.render_in_process(ClipRenderer(out, cfg, video=video), todo, clip_ids, progress)
+            result = pool.render_in_process(ClipRenderer(out, cfg), todo, clip_ids, progress)
         else:
-            result = pool.LocalPool(out, workers, video=video).run(todo, clip_ids, progress)
+            result = pool.LocalPool(out, workers).run(todo, clip_ids, progress)
     except pool.PoolError as e:
         progress.close()
         return _fail(str(e), code=1)
@@ -119,11 +114,6 @@ def main(argv=None) -> int:
         return _fail(f"{len(result.failed)} clips failed: {ids}. Rerun the same command to retry them "
                      f"(worker logs in {os.path.join(out, pool.LOG_DIR)}).", code=1)
     return 0
-
-
-def _seed(cfg, args) -> int:
-    seed = getattr(cfg, "seed", None)
-    return int(getattr(args, "seed", 0) if seed is None else seed)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ class _RenderTimer:
 class ClipRenderer:
     """Holds one built FaceScene and renders clips by index into a dataset directory."""
 
-    def __init__(self, out: str, config=None, video: bool = False):
+    def __init__(self, out: str, config=None):
         from generator.config import GeneratorConfig
         from generator.sampling import sample_clip
         from generator.scene import FaceScene
@@ -86,7 +86,7 @@ class ClipRenderer:
             config = GeneratorConfig.from_dict(writers.read_dataset_config(out)["config"])
         self.cfg = config
         self._sample_clip = sample_clip
-        self.ffmpeg = writers.find_ffmpeg() if video else None
+        self.ffmpeg = writers.find_ffmpeg() if config.output.video else None
         t0 = time.perf_counter()
         self.scene = FaceScene(config)
         self.build_seconds = time.perf_counter() - t0
@@ -104,7 +104,8 @@ class ClipRenderer:
         render0 = self._timer.total if self._timer else 0.0
         spec = self._sample_clip(self.cfg, index)
         t_sampled = time.perf_counter()
-        w = writers.ClipWriter(self.out, spec.clip_id, ffmpeg=self.ffmpeg)
+        w = writers.ClipWriter(self.out, spec.clip_id, ffmpeg=self.ffmpeg,
+                               keep_frames=bool(self.cfg.output.png))
         try:
             rows = self.scene.render_clip(spec, w.frame_dir)
             t_rendered = time.perf_counter()
@@ -124,7 +125,6 @@ def _parse(argv):
     import argparse
     p = argparse.ArgumentParser(prog="generator.worker", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", required=True, help="dataset directory with config.json")
-    p.add_argument("--video", action="store_true", help="also write videos/<clip_id>.mp4")
     return p.parse_args(argv)
 
 
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
         proto.write(json.dumps(msg) + "\n")
         proto.flush()
 
-    renderer = ClipRenderer(args.dataset, video=args.video)
+    renderer = ClipRenderer(args.dataset)
     send(event="ready", pid=os.getpid(), build_seconds=renderer.build_seconds, rss_mb=rss_mb())
     for line in sys.stdin:
         line = line.strip()

@@ -36,6 +36,11 @@ FRAMES_CSV = "frames.csv"
 CLIPS_CSV = "clips.csv"
 
 
+# Config fields a rerun may change: clip i depends on (seed, i) only, so more clips extend
+# the same dataset.
+RESUMABLE_FIELDS = ("n_clips",)
+
+
 class DatasetError(Exception):
     """A dataset directory cannot be written as asked (config mismatch, corrupt rows file...)."""
 
@@ -91,8 +96,12 @@ def write_dataset_config(out: str, config: dict, seed: int, versions: dict | Non
         except (OSError, ValueError) as e:
             raise DatasetError(f"{path}: unreadable dataset config ({e}); "
                                f"move it away or render into a new directory") from e
-        diff = _diff_dicts({"config": old.get("config"), "seed": old.get("seed")},
-                           {"config": record["config"], "seed": record["seed"]})
+        def comparable(rec):
+            cfg = dict(rec.get("config") or {})
+            for k in RESUMABLE_FIELDS:
+                cfg.pop(k, None)
+            return {"config": cfg, "seed": rec.get("seed")}
+        diff = _diff_dicts(comparable(old), comparable(record))
         if diff:
             shown = ", ".join(diff[:8]) + (" ..." if len(diff) > 8 else "")
             raise DatasetError(
@@ -197,8 +206,9 @@ class ClipWriter:
         w.commit(rows, spec.to_row(), fps=spec.fps)   # clip becomes visible
     """
 
-    def __init__(self, out: str, clip_id: str, ffmpeg: str | None = None):
-        self.out, self.clip_id, self.ffmpeg = out, clip_id, ffmpeg
+    def __init__(self, out: str, clip_id: str, ffmpeg: str | None = None, keep_frames: bool = True):
+        # keep_frames=False (config output.png false): the PNGs only feed the video encoder.
+        self.out, self.clip_id, self.ffmpeg, self.keep_frames = out, clip_id, ffmpeg, keep_frames or not ffmpeg
         self.tmp_root = os.path.join(out, PARTIAL_DIR)
         os.makedirs(self.tmp_root, exist_ok=True)
         suffix = _unique_suffix()
@@ -226,7 +236,7 @@ class ClipWriter:
             row = {**row, **clip_level}
             row["clip_id"] = clip_id
             row.setdefault("frame", t)
-            row["image"] = f"{FRAMES_DIR}/{clip_id}/{int(row['frame']):04d}.png"
+            row["image"] = f"{FRAMES_DIR}/{clip_id}/{int(row['frame']):04d}.png" if self.keep_frames else None
             if self.ffmpeg:
                 row["video"] = f"{VIDEOS_DIR}/{clip_id}.mp4"
                 row["video_frame"] = int(row["frame"])
@@ -240,7 +250,10 @@ class ClipWriter:
         os.makedirs(os.path.dirname(final_frames), exist_ok=True)
         if os.path.exists(final_frames):  # debris of a crash between rename and commit
             shutil.rmtree(final_frames)
-        os.rename(self.frame_dir, final_frames)
+        if self.keep_frames:
+            os.rename(self.frame_dir, final_frames)
+        else:
+            shutil.rmtree(self.frame_dir)
         if self.ffmpeg:
             os.makedirs(os.path.join(self.out, VIDEOS_DIR), exist_ok=True)
             os.replace(self._tmp_video, os.path.join(self.out, VIDEOS_DIR, f"{clip_id}.mp4"))

@@ -1,0 +1,152 @@
+"""The render entry point (bpy wheel): config checked before rendering, a valid dataset,
+resume refuses another config, and the writers' crash-safety rules."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from generator import writers
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Tiny but real: 13 frames (one HUST-LEBW sample), 64x64, few samples, no denoiser.
+TINY = ["--frames", "13", "--resolution", "64", "64", "--samples", "2", "--set", "render.denoise=false"]
+
+
+def run_render(out, *extra, timeout=600):
+    cmd = [sys.executable, "-m", "generator.render", "--out", str(out), *TINY, *extra]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def validate(out):
+    return subprocess.run([sys.executable, "-m", "manifests", "validate", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+def test_bad_config_value_exits_2_before_rendering(tmp_path):
+    out = tmp_path / "ds"
+    r = run_render(out, "--clips", "2", "--set", "clip.n_frames=0")
+    assert r.returncode == 2, r.stderr
+    assert "clip.n_frames" in r.stderr
+    assert not (out / "config.json").exists() and not (out / "frames").exists()
+
+
+@pytest.mark.slow
+def test_wheel_entry_point_writes_valid_dataset_with_videos(tmp_path):
+    out = tmp_path / "ds"
+    r = run_render(out, "--clips", "2", "--seed", "3", "--video")
+    assert r.returncode == 0, r.stderr[-3000:]
+    frames = read_csv(out / "frames.csv")
+    clips = read_csv(out / "clips.csv")
+    assert len(clips) == 2 and len(frames) == 26
+    assert [(f["clip_id"], int(f["frame"])) for f in frames] == sorted(
+        (c["clip_id"], t) for c in clips for t in range(13))
+    for f in frames:
+        assert os.path.isfile(out / f["image"]) and os.path.isfile(out / f["video"])
+        assert (int(f["width"]), int(f["height"])) == (64, 64)
+    record = json.loads((out / "config.json").read_text())
+    assert record["seed"] == 3 and record["config"]["clip"]["n_frames"] == 13 and "python" in record["versions"]
+    v = validate(out)
+    assert v.returncode == 0, v.stdout + v.stderr
+    import imageio.v3 as iio
+    video = iio.imread(out / frames[0]["video"])
+    assert video.shape[0] == 13 and video.shape[1:3] == (64, 64)
+    # Nothing temporary is left behind.
+    assert not os.listdir(out / writers.PARTIAL_DIR)
+
+    # Rerun, same command: nothing re-rendered, nothing duplicated.
+    before = (out / "frames.csv").read_text()
+    r = run_render(out, "--clips", "2", "--seed", "3", "--video")
+    assert r.returncode == 0 and "2 already complete" in r.stderr
+    assert (out / "frames.csv").read_text() == before
+
+    # Another config into the same directory is refused, and the dataset is untouched.
+    r = run_render(out, "--clips", "2", "--seed", "4", "--video")
+    assert r.returncode == 2 and "seed" in r.stderr and "another config" in r.stderr
+    assert (out / "frames.csv").read_text() == before
+    assert json.loads((out / "config.json").read_text())["seed"] == 3
+
+
+# ----------------------------------------------------------------------------- writers (no Blender)
+
+
+def _fake_clip(out, clip_id, n=3):
+    w = writers.ClipWriter(str(out), clip_id)
+    for t in range(n):
+        (open(os.path.join(w.frame_dir, f"{t:04d}.png"), "wb")).write(b"png")
+    return w, [{"frame": t, "left_closure": t / n} for t in range(n)], {"subject_id": "s0", "fps": 30.0,
+                                                                        "n_frames": n, "blink": 0}
+
+
+def test_clip_is_visible_only_after_commit_and_rows_are_merged_sorted(tmp_path):
+    w1, rows1, clip1 = _fake_clip(tmp_path, "b")
+    assert writers.completed_clip_ids(str(tmp_path)) == set()
+    assert not (tmp_path / "frames" / "b").exists()
+    w1.commit(list(reversed(rows1)), clip1, fps=30.0)
+    w0, rows0, clip0 = _fake_clip(tmp_path, "a")
+    w0.commit(rows0, clip0, fps=30.0)
+    assert writers.completed_clip_ids(str(tmp_path)) == {"a", "b"}
+    n_frames, n_clips = writers.write_manifests(str(tmp_path))
+    assert (n_frames, n_clips) == (6, 2)
+    frames = read_csv(tmp_path / "frames.csv")
+    assert [(f["clip_id"], f["frame"]) for f in frames] == [(c, str(t)) for c in "ab" for t in range(3)]
+    assert frames[0]["image"] == "frames/a/0000.png" and frames[0]["subject_id"] == "s0"
+    header = list(frames[0])
+    assert header[:3] == ["clip_id", "frame", "image"]  # schema order first
+
+
+def test_interrupted_clip_debris_is_cleaned_and_committed_clips_kept(tmp_path):
+    done, rows, clip = _fake_clip(tmp_path, "done")
+    done.commit(rows, clip, fps=30.0)
+    # A crash after the frames rename but before the rows file: frames without rows.
+    half, rows, clip = _fake_clip(tmp_path, "half")
+    os.rename(half.frame_dir, tmp_path / "frames" / "half")
+    started, _, _ = _fake_clip(tmp_path, "started")  # a crash mid-render: temp dir only
+    removed = writers.clean_partial_clips(str(tmp_path), ["half", "started"])
+    assert len(removed) == 2
+    assert not (tmp_path / "frames" / "half").exists() and not os.path.exists(started.frame_dir)
+    assert (tmp_path / "frames" / "done" / "0000.png").exists()
+    assert writers.completed_clip_ids(str(tmp_path)) == {"done"}
+
+
+def test_commit_refuses_missing_frames(tmp_path):
+    w, rows, clip = _fake_clip(tmp_path, "c")
+    os.remove(os.path.join(w.frame_dir, "0001.png"))
+    with pytest.raises(writers.DatasetError, match="0001.png"):
+        w.commit(rows, clip, fps=30.0)
+    assert writers.completed_clip_ids(str(tmp_path)) == set()
+
+
+def test_corrupt_rows_file_is_named(tmp_path):
+    w, rows, clip = _fake_clip(tmp_path, "c")
+    w.commit(rows, clip, fps=30.0)
+    (tmp_path / "rows" / "c.json").write_text('{"clip": {"clip_id": "c"}, "fra')
+    with pytest.raises(writers.DatasetError, match=r"rows/c\.json"):
+        writers.write_manifests(str(tmp_path))
+
+
+def test_dataset_config_mismatch_names_fields_and_n_clips_may_grow(tmp_path):
+    cfg = {"seed": 0, "n_clips": 2, "clip": {"n_frames": 13, "fps": 30.0}}
+    writers.write_dataset_config(str(tmp_path), cfg, seed=0)
+    writers.write_dataset_config(str(tmp_path), {**cfg, "n_clips": 10}, seed=0)  # more clips: fine
+    with pytest.raises(writers.DatasetError, match=r"clip\.fps"):
+        writers.write_dataset_config(str(tmp_path), {**cfg, "clip": {"n_frames": 13, "fps": 25.0}}, seed=0)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(writers.DatasetError, match="config.json"):
+        writers.write_dataset_config(str(tmp_path), cfg, seed=0)
+
+
+def test_missing_ffmpeg_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(writers.DatasetError, match="ffmpeg"):
+        writers.find_ffmpeg()
