@@ -101,7 +101,8 @@ class BlinkFormer(nn.Module):
         return torch.cat([cls_pos, frame_pos.transpose(1, 2)], dim=1)
 
     def forward_tokens(self, frames: torch.Tensor) -> torch.Tensor:
-        if frames.ndim != 5 or frames.shape[2] != 3 or frames.shape[3] != self.crop_size or frames.shape[4] != self.crop_size:
+        tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # shapes are fixed there
+        if not tracing and (frames.ndim != 5 or frames.shape[2] != 3 or frames.shape[3] != self.crop_size or frames.shape[4] != self.crop_size):
             raise ValueError(f"expected frames [B,T,3,{self.crop_size},{self.crop_size}], got {tuple(frames.shape)}")
         b, t = frames.shape[:2]
         x = self.normalize(frames)
