@@ -1,0 +1,215 @@
+"""Every Blender-version difference the generator depends on, in one place.
+
+Supported: Debian's Blender 3.4 binary (system Python 3.10/3.11, no OpenImageDenoise),
+Blender 4.2 LTS to 5.x, and the ``bpy`` 5.0.1 wheel. Everything else in ``generator/``
+calls these helpers instead of testing ``bpy.app.version`` itself, so adding a Blender
+release means editing this file only. Python 3.10 compatible; imports bpy lazily.
+"""
+from __future__ import annotations
+
+import os
+
+import bpy
+
+VERSION = tuple(bpy.app.version[:2])  # (major, minor), e.g. (3, 4) or (5, 0)
+
+# Principled BSDF input names: the 4.0 redesign renamed several sockets. Code everywhere
+# uses the 4.x names; on 3.x they are translated here.
+_PRINCIPLED_3X = {
+    "Subsurface Weight": "Subsurface",
+    "Specular IOR Level": "Specular",
+    "Emission Color": "Emission",
+    "Coat Weight": "Clearcoat",
+    "Coat Roughness": "Clearcoat Roughness",
+    "Coat Normal": "Clearcoat Normal",
+    "Transmission Weight": "Transmission",
+    "Sheen Weight": "Sheen",
+}
+
+
+def principled_socket(node, name: str):
+    """Input socket of a Principled BSDF by its 4.x name, or None where this Blender lacks it."""
+    if VERSION < (4, 0):
+        name = _PRINCIPLED_3X.get(name, name)
+    return node.inputs.get(name)
+
+
+def set_principled(node, **values) -> None:
+    """Set Principled inputs by 4.x name (underscores for spaces): ``Subsurface_Weight=0.2``.
+
+    Inputs this Blender does not have (e.g. ``Coat_IOR`` on 3.4) are skipped: they are
+    refinements, not something a render depends on. A 3.x subsurface colour is taken from the
+    base colour, as 4.x does.
+    """
+    for key, value in values.items():
+        sock = principled_socket(node, key.replace("_", " "))
+        if sock is not None:
+            sock.default_value = value
+    if VERSION < (4, 0) and "Base_Color" in values and node.inputs.get("Subsurface Color"):
+        node.inputs["Subsurface Color"].default_value = values["Base_Color"]
+    # The 4.x skin-specific random walk keeps pores sharp; 3.x has plain random walk.
+    for method in ("RANDOM_WALK_SKIN", "RANDOM_WALK"):
+        try:
+            node.subsurface_method = method
+            break
+        except TypeError:
+            continue
+
+
+def new_material(name: str):
+    """A material with a node tree (``use_nodes`` is implicit and deprecated in 5.0)."""
+    mat = bpy.data.materials.new(name)
+    if VERSION < (5, 0):
+        mat.use_nodes = True
+    return mat
+
+
+def new_world(name: str):
+    world = bpy.data.worlds.new(name)
+    if VERSION < (5, 0):
+        world.use_nodes = True
+    return world
+
+
+def mix_rgb(nodes, blend: str = "MIX"):
+    """A colour mix node and its (fac, a, b, result) sockets.
+
+    ShaderNodeMix (3.4+) has one socket set per data type, so the RGBA ones are picked by type.
+    """
+    node = nodes.new("ShaderNodeMix")
+    node.data_type = "RGBA"
+    node.blend_type = blend
+    ins = [s for s in node.inputs if s.type == "RGBA"]
+    out = [s for s in node.outputs if s.type == "RGBA"][0]
+    return node, node.inputs["Factor"] if "Factor" in node.inputs else node.inputs[0], ins[0], ins[1], out
+
+
+def engine_name(kind: str) -> str:
+    """Render engine identifier for 'cycles' | 'eevee' | 'workbench' on this Blender."""
+    kind = kind.lower()
+    if kind == "cycles":
+        return "CYCLES"
+    if kind == "workbench":
+        return "BLENDER_WORKBENCH"
+    if kind == "eevee":
+        # 4.2-4.4 called the rewritten Eevee BLENDER_EEVEE_NEXT; 3.x and 4.5+ call it BLENDER_EEVEE.
+        return "BLENDER_EEVEE_NEXT" if (4, 2) <= VERSION < (4, 5) else "BLENDER_EEVEE"
+    raise ValueError(f"render.engine: must be one of cycles, eevee, workbench; got {kind!r}")
+
+
+def set_view_transform(scene, look: str = "auto") -> str:
+    """Filmic-like tone mapping: AgX from 4.0, Filmic before. Returns the one set."""
+    candidates = ["AgX", "Filmic", "Standard"] if look == "auto" else [look, "Standard"]
+    for name in candidates:
+        try:
+            scene.view_settings.view_transform = name
+            return name
+        except TypeError:
+            continue
+    return scene.view_settings.view_transform
+
+
+def has_oidn() -> bool:
+    """OpenImageDenoise is compiled in (bpy wheel: yes; Debian's 3.4: no)."""
+    try:
+        import _cycles
+        return bool(getattr(_cycles, "with_openimagedenoise", False))
+    except ImportError:
+        return False
+
+
+def configure_cycles(scene, samples: int, threads: int = 0, seed: int = 0,
+                     denoise: bool = True, max_bounces: int = 4) -> dict:
+    """Cycles on the CPU with adaptive sampling, few bounces (a small scene), and
+    OpenImageDenoise where it exists. Returns what was actually set, for logs/benchmarks."""
+    scene.render.engine = "CYCLES"
+    cyc = scene.cycles
+    cyc.device = "CPU"
+    cyc.samples = int(samples)
+    cyc.use_adaptive_sampling = True
+    cyc.adaptive_threshold = 0.02
+    cyc.seed = int(seed)
+    cyc.use_animated_seed = False
+    cyc.max_bounces = max_bounces
+    cyc.diffuse_bounces = 2
+    cyc.glossy_bounces = 2
+    cyc.transmission_bounces = 2
+    cyc.transparent_max_bounces = 8  # eyelash alpha layers
+    cyc.volume_bounces = 0
+    cyc.caustics_reflective = False
+    cyc.caustics_refractive = False
+    cyc.sample_clamp_indirect = 5.0  # kills fireflies from the glossy cornea at low samples
+    if hasattr(cyc, "use_light_tree"):
+        cyc.use_light_tree = True
+    use_dn = bool(denoise and has_oidn())
+    cyc.use_denoising = use_dn
+    if use_dn:
+        cyc.denoiser = "OPENIMAGEDENOISE"
+        if hasattr(cyc, "denoising_use_gpu"):
+            cyc.denoising_use_gpu = False
+        if hasattr(cyc, "denoising_input_passes"):
+            cyc.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+    scene.render.threads_mode = "FIXED" if threads else "AUTO"
+    if threads:
+        scene.render.threads = int(threads)
+    # Persistent data keeps the BVH/shaders between frames of a clip: only vertices move.
+    scene.render.use_persistent_data = True
+    return {"engine": "CYCLES", "samples": int(samples), "denoise": use_dn}
+
+
+def configure_eevee(scene, samples: int) -> dict:
+    scene.render.engine = engine_name("eevee")
+    ee = scene.eevee
+    ee.taa_render_samples = int(samples)
+    return {"engine": scene.render.engine, "samples": int(samples), "denoise": False}
+
+
+def configure_workbench(scene) -> dict:
+    scene.render.engine = "BLENDER_WORKBENCH"
+    shading = scene.display.shading
+    shading.light = "STUDIO"
+    shading.color_type = "MATERIAL"
+    return {"engine": "BLENDER_WORKBENCH", "samples": 1, "denoise": False}
+
+
+def shade_smooth(mesh) -> None:
+    """Smooth shading for every face; 4.1 removed use_auto_smooth (smooth is per face only)."""
+    n = len(mesh.polygons)
+    mesh.polygons.foreach_set("use_smooth", [True] * n)
+    if VERSION < (4, 1) and hasattr(mesh, "use_auto_smooth"):
+        mesh.use_auto_smooth = False
+
+
+def set_png_output(scene, color_depth: str = "8") -> None:
+    settings = scene.render.image_settings
+    if VERSION >= (5, 0) and hasattr(settings, "media_type"):
+        settings.media_type = "IMAGE"  # 5.0 splits image/video output
+    settings.file_format = "PNG"
+    settings.color_mode = "RGB"
+    settings.color_depth = color_depth
+    settings.compression = 15  # fast write, ~same size; writing is on the per-frame path
+
+
+def load_image(path: str):
+    """Load an image datablock once (check_existing), with a clear error naming the file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        return bpy.data.images.load(path, check_existing=True)
+    except RuntimeError as exc:
+        raise RuntimeError(f"cannot read image {path}: {exc}") from exc
+
+
+def blend_mode_alpha(mat) -> None:
+    """Alpha-tested/blended material for Eevee (eyelashes); Cycles ignores it."""
+    if hasattr(mat, "surface_render_method"):  # 4.2+
+        mat.surface_render_method = "DITHERED"
+    elif hasattr(mat, "blend_method"):
+        mat.blend_method = "HASHED"
+    if hasattr(mat, "shadow_method"):
+        mat.shadow_method = "HASHED"
+
+
+def reset_factory(empty: bool = True) -> None:
+    """Start from an empty file (also drops the default cube/camera/light)."""
+    bpy.ops.wm.read_factory_settings(use_empty=empty)

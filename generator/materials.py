@@ -1,0 +1,388 @@
+"""Node materials for the head: skin (subsurface, tone, mottling, pores, painted eyebrows),
+eyes (sclera with veins, iris with radial fibres, pupil, wet coat over the cornea),
+eyelashes, and the background plane / world.
+
+Built once per process (``build_materials``); per clip only node default values change
+(``apply_identity``, ``apply_background``), so no shader is recompiled between clips
+except when a new image/HDRI is loaded. Every node that changes per clip is named here
+and found again by name. Socket names go through ``compat`` (Principled changed in 4.0).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+import bpy
+
+from . import compat
+
+VERSION_LT4 = compat.VERSION < (4, 0)
+
+# Linear-RGB skin albedos from very light to very dark (measured-albedo ranges after
+# Jimenez et al. 2010 / MakeHuman litsphere picks): a scalar tone in [0,1] interpolates them,
+# so any sampler that draws one number gets plausible skin without picking RGB itself.
+SKIN_TONES = np.array([
+    [0.80, 0.56, 0.45],
+    [0.68, 0.44, 0.33],
+    [0.53, 0.32, 0.22],
+    [0.36, 0.20, 0.12],
+    [0.19, 0.10, 0.06],
+    [0.08, 0.045, 0.03],
+])
+
+# Iris base colours (linear RGB), indexed by a scalar in [0,1] from light blue to dark brown.
+IRIS_COLOURS = np.array([
+    [0.20, 0.33, 0.50],   # blue
+    [0.26, 0.35, 0.30],   # grey-green
+    [0.22, 0.26, 0.12],   # hazel-green
+    [0.20, 0.11, 0.04],   # light brown
+    [0.06, 0.03, 0.015],  # dark brown
+])
+
+HAIR_COLOURS = np.array([
+    [0.40, 0.30, 0.18],  # blond
+    [0.15, 0.08, 0.04],  # light brown
+    [0.05, 0.025, 0.012],  # dark brown
+    [0.012, 0.009, 0.007],  # black
+])
+
+
+def ramp(table: np.ndarray, t: float) -> tuple:
+    """Piecewise-linear lookup of a colour table by t in [0,1]; returns RGBA."""
+    t = float(np.clip(t, 0.0, 1.0)) * (len(table) - 1)
+    i = min(int(t), len(table) - 2)
+    c = table[i] * (1 - (t - i)) + table[i + 1] * (t - i)
+    return (float(c[0]), float(c[1]), float(c[2]), 1.0)
+
+
+def as_rgba(value, table: np.ndarray) -> tuple:
+    """Identity colours may be a scalar in [0,1] (indexed into ``table``) or linear RGB(A)."""
+    if isinstance(value, (int, float, np.floating)):
+        return ramp(table, float(value))
+    arr = [float(v) for v in value]
+    if len(arr) not in (3, 4):
+        raise ValueError(f"colour must be a scalar or RGB(A), got {value!r}")
+    return (arr[0], arr[1], arr[2], 1.0)
+
+
+class _Builder:
+    """Tiny helper to keep node-tree code readable: nodes placed left to right."""
+
+    def __init__(self, mat):
+        self.tree = mat.node_tree
+        self.nodes = self.tree.nodes
+        self.links = self.tree.links
+        self.nodes.clear()
+        self.x = 0
+
+    def node(self, kind: str, name: str | None = None, **props):
+        n = self.nodes.new(kind)
+        if name:
+            n.name = n.label = name
+        for k, v in props.items():
+            setattr(n, k, v)
+        n.location = (self.x, -200 * (len(self.nodes) % 6))
+        self.x += 60
+        return n
+
+    def link(self, a, b):
+        self.links.new(a, b)
+
+    def math(self, op: str, a, b=None, name=None, clamp=False):
+        n = self.node("ShaderNodeMath", name, operation=op, use_clamp=clamp)
+        for i, v in enumerate((a, b)):
+            if v is None:
+                continue
+            if isinstance(v, (int, float)):
+                n.inputs[i].default_value = v
+            else:
+                self.link(v, n.inputs[i])
+        return n.outputs[0]
+
+    def mix(self, fac, a, b, blend="MIX", name=None):
+        n, f, ia, ib, out = compat.mix_rgb(self.nodes, blend)
+        if name:
+            n.name = n.label = name
+        for sock, v in ((f, fac), (ia, a), (ib, b)):
+            if isinstance(v, (int, float)):
+                sock.default_value = v
+            elif isinstance(v, tuple):
+                sock.default_value = v
+            else:
+                self.link(v, sock)
+        return out
+
+    def rgb(self, name, value):
+        n = self.node("ShaderNodeRGB", name)
+        n.outputs[0].default_value = value
+        return n.outputs[0]
+
+    def value(self, name, v):
+        n = self.node("ShaderNodeValue", name)
+        n.outputs[0].default_value = v
+        return n.outputs[0]
+
+    def noise(self, vector, scale, detail=2.0, roughness=0.5, name=None):
+        n = self.node("ShaderNodeTexNoise", name)
+        if vector is not None:
+            self.link(vector, n.inputs["Vector"])
+        n.inputs["Scale"].default_value = scale
+        n.inputs["Detail"].default_value = detail
+        n.inputs["Roughness"].default_value = roughness
+        return n
+
+
+def build_skin(lips_mask: str | None = None):
+    """Skin: tone x low-frequency mottling x redness, pores as bump, painted eyebrows.
+
+    Coordinates are object-space (metres, face looking down -Y), so patterns keep their
+    physical size whatever the identity; the eyebrow mask is the point attribute ``brow``
+    that the scene writes per identity (0 outside, 1 in the brow).
+    """
+    mat = compat.new_material("Skin")
+    b = _Builder(mat)
+    coord = b.node("ShaderNodeTexCoord").outputs["Object"]
+    tone = b.rgb("skin_tone", (0.53, 0.32, 0.22, 1.0))
+    redness = b.rgb("skin_red", (0.55, 0.18, 0.14, 1.0))
+    # Mottling: blotches a few cm wide, +-10% albedo.
+    blotch = b.noise(coord, 25.0, 3.0, 0.55, "blotch").outputs["Fac"]
+    blotch_c = b.mix(blotch, (0.82, 0.82, 0.82, 1.0), (1.12, 1.1, 1.08, 1.0))
+    base = b.mix(1.0, tone, blotch_c, "MULTIPLY")
+    # Redness patches (cheeks, lids, nose), a larger-scale noise.
+    red_n = b.noise(coord, 8.0, 1.0, 0.5, "red_noise").outputs["Fac"]
+    red_amt = b.math("MULTIPLY", b.math("SUBTRACT", red_n, 0.45, clamp=True), 0.6, name="red_amount")
+    base = b.mix(red_amt, base, redness, "MIX")
+    if lips_mask and os.path.isfile(lips_mask):
+        uv = b.node("ShaderNodeTexCoord").outputs["UV"]
+        tex = b.node("ShaderNodeTexImage", "lips_mask")
+        tex.image = compat.load_image(lips_mask)
+        tex.image.colorspace_settings.name = "Non-Color"
+        b.link(uv, tex.inputs["Vector"])
+        lips_col = b.mix(0.55, base, redness, "MULTIPLY")
+        base = b.mix(tex.outputs["Color"], base, lips_col)
+    # Eyebrows: hairs as fine noise stretched along the brow (x), masked by the attribute.
+    attr = b.node("ShaderNodeAttribute", "brow_attr", attribute_name="brow")
+    hair_map = b.node("ShaderNodeMapping", "brow_hair_map")
+    b.link(coord, hair_map.inputs["Vector"])
+    hair_map.inputs["Scale"].default_value = (60.0, 900.0, 1500.0)  # hairs ~1 mm wide, ~1 cm long
+    hairs = b.noise(hair_map.outputs["Vector"], 1.0, 1.0, 0.5, "brow_hairs").outputs["Fac"]
+    hair_fac = b.math("MULTIPLY", b.math("SUBTRACT", hairs, 0.38, clamp=True), 4.0, clamp=True)
+    density = b.value("brow_density", 0.9)
+    brow_fac = b.math("MULTIPLY", attr.outputs["Fac"], b.math("MULTIPLY", hair_fac, density), clamp=True)
+    brow_col = b.rgb("brow_colour", (0.03, 0.015, 0.008, 1.0))
+    base = b.mix(brow_fac, base, brow_col, name="brow_mix")
+    # Pores: fine bump; brow hairs add their own relief.
+    pores = b.noise(coord, 1400.0, 2.0, 0.6, "pores").outputs["Fac"]
+    bump = b.node("ShaderNodeBump", "skin_bump")
+    bump.inputs["Strength"].default_value = 0.12
+    b.link(b.math("ADD", pores, b.math("MULTIPLY", brow_fac, 0.6)), bump.inputs["Height"])
+    bsdf = b.node("ShaderNodeBsdfPrincipled", "skin_bsdf")
+    b.link(base, bsdf.inputs["Base Color"])
+    compat.set_principled(bsdf, Subsurface_Weight=0.25, Roughness=0.45, Specular_IOR_Level=0.45,
+                          Coat_Weight=0.0)
+    sr = compat.principled_socket(bsdf, "Subsurface Radius")
+    sr.default_value = (1.0, 0.35, 0.2)  # red scatters furthest in skin
+    scale = compat.principled_socket(bsdf, "Subsurface Scale")
+    if scale is not None:
+        scale.default_value = 0.004  # metres: skin mean free path is mm-scale
+    else:
+        sr.default_value = (0.004, 0.0014, 0.0008)
+    if VERSION_LT4:
+        bsdf.inputs["Subsurface Color"].default_value = (0.8, 0.35, 0.25, 1.0)
+    # Roughness: brows and shiny T-zone variation.
+    rough = b.math("ADD", b.math("MULTIPLY", blotch, 0.2), 0.35)
+    b.link(rough, bsdf.inputs["Roughness"])
+    b.link(bump.outputs["Normal"], bsdf.inputs["Normal"])
+    out = b.node("ShaderNodeOutputMaterial")
+    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    # Base colour after lips/brows is what 3.x subsurface should scatter too.
+    if VERSION_LT4:
+        b.link(base, bsdf.inputs["Subsurface Color"])
+    return mat
+
+
+def build_eye():
+    """Eyeball in its own object space: forward is local -Y, radius 1 (the scene scales the
+    object to the identity's eyeball radius). r = distance from the optical axis decides
+    pupil / iris / limbus / sclera; a clear coat is the wet cornea (specular highlights)."""
+    mat = compat.new_material("Eye")
+    b = _Builder(mat)
+    coord = b.node("ShaderNodeTexCoord").outputs["Object"]
+    sep = b.node("ShaderNodeSeparateXYZ")
+    b.link(coord, sep.inputs[0])
+    x, y, z = sep.outputs
+    r = b.math("SQRT", b.math("ADD", b.math("MULTIPLY", x, x), b.math("MULTIPLY", z, z)))
+    front = b.math("LESS_THAN", y, 0.0)  # back half of the ball is never iris
+    iris_r = b.value("iris_radius", 0.48)   # iris ~12 mm across on a 24 mm ball
+    pupil_r = b.value("pupil_radius", 0.17)
+    rn = b.math("DIVIDE", r, iris_r)  # 1 at the limbus
+    in_iris = b.math("MULTIPLY", b.math("LESS_THAN", rn, 1.0), front)
+    # Radial fibres: noise on the direction around the axis, slowly varying with radius.
+    dirv = b.node("ShaderNodeCombineXYZ")
+    b.link(b.math("DIVIDE", x, b.math("ADD", r, 1e-4)), dirv.inputs[0])
+    b.link(b.math("MULTIPLY", r, 3.0), dirv.inputs[1])
+    b.link(b.math("DIVIDE", z, b.math("ADD", r, 1e-4)), dirv.inputs[2])
+    fib = b.noise(dirv.outputs[0], 14.0, 4.0, 0.6, "iris_fibres").outputs["Fac"]
+    iris_col = b.rgb("iris_colour", (0.2, 0.11, 0.04, 1.0))
+    iris_light = b.mix(b.math("MULTIPLY", b.math("SUBTRACT", fib, 0.35, clamp=True), 0.7),
+                       iris_col, (0.9, 0.75, 0.5, 1.0), "SCREEN")
+    # Collarette: lighter ring around the pupil; limbus: dark ring at the iris edge.
+    coll = b.math("MULTIPLY", b.math("LESS_THAN", rn, 0.62), 0.25)
+    iris_c = b.mix(coll, iris_light, (0.75, 0.6, 0.4, 1.0), "OVERLAY")
+    limbus = b.math("POWER", b.math("MAXIMUM", rn, 0.0), 6.0)
+    iris_c = b.mix(b.math("MINIMUM", limbus, 0.85), iris_c, (0.015, 0.012, 0.01, 1.0))
+    # Sclera: off-white with a warm tint and red veins fading in toward the iris.
+    veins = b.noise(coord, 6.0, 6.0, 0.65, "veins").outputs["Fac"]
+    vein_line = b.math("LESS_THAN", b.math("ABSOLUTE", b.math("SUBTRACT", veins, 0.5)), 0.012)
+    vein_fac = b.math("MULTIPLY", vein_line, b.math("MULTIPLY", b.math("SUBTRACT", r, 0.55, clamp=True), 1.4))
+    sclera = b.rgb("sclera_colour", (0.78, 0.72, 0.66, 1.0))
+    sclera_c = b.mix(vein_fac, sclera, (0.6, 0.12, 0.1, 1.0))
+    # The sclera darkens toward the corners (lid shadow is geometry; this is the tint).
+    sclera_c = b.mix(b.math("MULTIPLY", b.math("SUBTRACT", r, 0.7, clamp=True), 0.8), sclera_c,
+                     (0.62, 0.45, 0.40, 1.0))
+    col = b.mix(in_iris, sclera_c, iris_c)
+    pupil = b.math("MULTIPLY", b.math("LESS_THAN", r, pupil_r), front)
+    col = b.mix(pupil, col, (0.004, 0.004, 0.004, 1.0), name="pupil_mix")
+    bsdf = b.node("ShaderNodeBsdfPrincipled", "eye_bsdf")
+    b.link(col, bsdf.inputs["Base Color"])
+    compat.set_principled(bsdf, Roughness=0.35, Specular_IOR_Level=0.5, Subsurface_Weight=0.0,
+                          Coat_Weight=1.0, Coat_Roughness=0.02)
+    out = b.node("ShaderNodeOutputMaterial")
+    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def build_lashes():
+    """Dark, thin lashes on the helper strip: stripes of alpha fake individual hairs."""
+    mat = compat.new_material("Eyelashes")
+    compat.blend_mode_alpha(mat)
+    b = _Builder(mat)
+    coord = b.node("ShaderNodeTexCoord").outputs["Object"]
+    mapping = b.node("ShaderNodeMapping")
+    b.link(coord, mapping.inputs["Vector"])
+    mapping.inputs["Scale"].default_value = (2500.0, 300.0, 300.0)  # ~0.4 mm hair pitch along x
+    strands = b.noise(mapping.outputs["Vector"], 1.0, 0.0, 0.5, "lash_strands").outputs["Fac"]
+    alpha = b.math("MULTIPLY", b.math("SUBTRACT", strands, 0.3, clamp=True), 5.0, clamp=True)
+    bsdf = b.node("ShaderNodeBsdfPrincipled", "lash_bsdf")
+    col = b.rgb("lash_colour", (0.01, 0.008, 0.006, 1.0))
+    b.link(col, bsdf.inputs["Base Color"])
+    compat.set_principled(bsdf, Roughness=0.45, Specular_IOR_Level=0.4)
+    transp = b.node("ShaderNodeBsdfTransparent")
+    mix = b.node("ShaderNodeMixShader")
+    b.link(alpha, mix.inputs[0])
+    b.link(transp.outputs[0], mix.inputs[1])
+    b.link(bsdf.outputs[0], mix.inputs[2])
+    out = b.node("ShaderNodeOutputMaterial")
+    b.link(mix.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def build_mouth():
+    """Teeth/tongue/inner mouth: dark, only seen when the jaw opens."""
+    mat = compat.new_material("Mouth")
+    b = _Builder(mat)
+    bsdf = b.node("ShaderNodeBsdfPrincipled", "mouth_bsdf")
+    compat.set_principled(bsdf, Base_Color=(0.35, 0.12, 0.1, 1.0), Roughness=0.4)
+    out = b.node("ShaderNodeOutputMaterial")
+    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def build_backdrop():
+    """Background plane: an image (user folder) or a procedural texture, chosen by the
+    ``bg_is_image`` value; procedural = two colours through noise + voronoi at a random scale."""
+    mat = compat.new_material("Backdrop")
+    b = _Builder(mat)
+    uv = b.node("ShaderNodeTexCoord").outputs["UV"]
+    mapping = b.node("ShaderNodeMapping", "bg_map")
+    b.link(uv, mapping.inputs["Vector"])
+    n = b.noise(mapping.outputs["Vector"], 6.0, 6.0, 0.6, "bg_noise")
+    vor = b.node("ShaderNodeTexVoronoi", "bg_voronoi")
+    b.link(mapping.outputs["Vector"], vor.inputs["Vector"])
+    vor.inputs["Scale"].default_value = 12.0
+    pattern = b.mix(b.value("bg_voronoi_amount", 0.3), n.outputs["Fac"], vor.outputs["Distance"])
+    proc = b.mix(pattern, b.rgb("bg_colour_a", (0.2, 0.2, 0.25, 1.0)), b.rgb("bg_colour_b", (0.5, 0.45, 0.4, 1.0)))
+    img = b.node("ShaderNodeTexImage", "bg_image")
+    b.link(uv, img.inputs["Vector"])
+    col = b.mix(b.value("bg_is_image", 0.0), proc, img.outputs["Color"], name="bg_choice")
+    # Emission-free diffuse so the lights shade it; a little brightness control per clip.
+    bright = b.mix(1.0, col, (1.0, 1.0, 1.0, 1.0), "MULTIPLY", name="bg_brightness")
+    bsdf = b.node("ShaderNodeBsdfDiffuse", "bg_bsdf")
+    b.link(bright, bsdf.inputs["Color"])
+    out = b.node("ShaderNodeOutputMaterial")
+    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def build_world():
+    """World: HDRI environment (rotatable) or a procedural vertical gradient 'sky'."""
+    world = compat.new_world("World")
+    b = _Builder(world)
+    coord = b.node("ShaderNodeTexCoord").outputs["Generated"]
+    mapping = b.node("ShaderNodeMapping", "env_map")
+    b.link(coord, mapping.inputs["Vector"])
+    env = b.node("ShaderNodeTexEnvironment", "env_tex")
+    b.link(mapping.outputs["Vector"], env.inputs["Vector"])
+    sep = b.node("ShaderNodeSeparateXYZ")
+    b.link(coord, sep.inputs[0])
+    grad = b.math("ADD", b.math("MULTIPLY", sep.outputs[2], 0.5), 0.5, clamp=True)
+    sky = b.mix(grad, b.rgb("sky_ground", (0.15, 0.13, 0.11, 1.0)), b.rgb("sky_top", (0.5, 0.6, 0.8, 1.0)))
+    col = b.mix(b.value("env_is_hdri", 0.0), sky, env.outputs["Color"], name="env_choice")
+    bg = b.node("ShaderNodeBackground", "world_bg")
+    b.link(col, bg.inputs["Color"])
+    bg.inputs["Strength"].default_value = 0.3
+    out = b.node("ShaderNodeOutputWorld")
+    b.link(bg.outputs[0], out.inputs["Surface"])
+    return world
+
+
+def build_materials(assets_dir: str | None = None) -> dict:
+    lips = os.path.join(assets_dir, "materials", "lips_mask.jpg") if assets_dir else None
+    return {
+        "skin": build_skin(lips),
+        "eye": build_eye(),
+        "lashes": build_lashes(),
+        "mouth": build_mouth(),
+        "backdrop": build_backdrop(),
+        "world": build_world(),
+    }
+
+
+def _set(tree, name: str, value) -> None:
+    node = tree.nodes[name]
+    if node.bl_idname in ("ShaderNodeRGB", "ShaderNodeValue"):
+        node.outputs[0].default_value = value
+    else:
+        raise TypeError(f"{name} is not a value node")
+
+
+def apply_identity(mats: dict, skin_tone, iris_colour, brow_colour, brow_density: float = 0.9,
+                   lash_colour=None, pupil_radius: float = 0.17, redness: float = 0.5,
+                   sclera_tint: float = 0.0, seed: int = 0) -> None:
+    """Per-identity material parameters. Colours: scalar in [0,1] or linear RGB."""
+    skin = mats["skin"].node_tree
+    tone = as_rgba(skin_tone, SKIN_TONES)
+    _set(skin, "skin_tone", tone)
+    red = (min(1.0, tone[0] * 1.1), tone[1] * (0.55 - 0.2 * redness), tone[2] * 0.55, 1.0)
+    _set(skin, "skin_red", red)
+    _set(skin, "brow_colour", as_rgba(brow_colour, HAIR_COLOURS))
+    _set(skin, "brow_density", float(brow_density))
+    # Shift the noise fields per identity so two subjects do not share blotches.
+    off = float(seed % 997) * 1.37
+    for name in ("blotch", "red_noise", "pores"):
+        n = skin.nodes[name]
+        if "W" in n.inputs:
+            n.noise_dimensions = "4D"
+            n.inputs["W"].default_value = off
+    eye = mats["eye"].node_tree
+    _set(eye, "iris_colour", as_rgba(iris_colour, IRIS_COLOURS))
+    _set(eye, "pupil_radius", float(pupil_radius))
+    s = float(sclera_tint)
+    _set(eye, "sclera_colour", (0.78, 0.72 - 0.06 * s, 0.64 - 0.1 * s, 1.0))
+    n = eye.nodes["iris_fibres"]
+    if "W" in n.inputs:
+        n.noise_dimensions = "4D"
+        n.inputs["W"].default_value = off
+    lashes = mats["lashes"].node_tree
+    _set(lashes, "lash_colour", as_rgba(lash_colour if lash_colour is not None else brow_colour, HAIR_COLOURS))
