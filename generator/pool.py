@@ -99,6 +99,7 @@ class Progress:
 class RunResult:
     done: list = field(default_factory=list)       # worker "done" messages (timings, rss)
     failed: dict = field(default_factory=dict)     # index -> error text
+    ready: list = field(default_factory=list)      # worker "ready" messages (scene build time, rss)
     workers_started: int = 0
 
 
@@ -247,6 +248,7 @@ class LocalPool:
                 ev = msg.get("event")
                 if ev == "ready":
                     w.ready = True
+                    result.ready.append(msg)
                     startup_failures = 0
                     give(w)
                 elif ev == "done":

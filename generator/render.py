@@ -95,7 +95,11 @@ def main(argv=None) -> int:
                                           address=args.ray, n_workers=getattr(args, "workers", None))
         elif workers == 1:
             from generator.worker import ClipRenderer
-            result = pool.render_in_process(ClipRenderer(out, cfg), todo, clip_ids, progress)
+            try:
+                renderer = ClipRenderer(out, cfg)
+            except Exception as e:  # missing asset, broken Blender: nothing rendered, say why
+                raise pool.PoolError(f"cannot build the scene: {type(e).__name__}: {e}") from e
+            result = pool.render_in_process(renderer, todo, clip_ids, progress)
         else:
             result = pool.LocalPool(out, workers).run(todo, clip_ids, progress)
     except pool.PoolError as e:

@@ -114,7 +114,13 @@ class ClipRenderer:
             w.abort()
             raise
         t1 = time.perf_counter()
-        return {"index": index, "clip_id": spec.clip_id, "frames": len(rows),
+        # The scene's own per-frame split (pose+labels / render call / PNG save), when it keeps one.
+        split = {}
+        for row in getattr(self.scene, "last_timings", None) or []:
+            for k in ("update_s", "render_s", "write_s"):
+                split[f"frame_{k}"] = split.get(f"frame_{k}", 0.0) + float(row.get(k, 0.0))
+        return {**split, "index": index, "clip_id": spec.clip_id, "frames": len(rows),
+                "finished_at": time.time(),
                 "seconds": t1 - t0, "sample_seconds": t_sampled - t0,
                 "scene_seconds": t_rendered - t_sampled, "write_seconds": t1 - t_rendered,
                 "render_seconds": (self._timer.total - render0) if self._timer else None,
