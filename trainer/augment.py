@@ -52,6 +52,11 @@ def _u(g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
     return lo + (hi - lo) * torch.rand((), generator=g).item()
 
 
+def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+
+
 class WindowAugment:
     """`aug(sample, generator) -> sample` on dataset items ({"frames": uint8 [T,3,S,S], "eye": ...})."""
 
@@ -97,6 +102,7 @@ class WindowAugment:
             x = (x.float() + std * torch.randn(x.shape, generator=g)).clamp_(0, 255).round_().to(torch.uint8)
         if _u(g) < c.jpeg_p:
             lo, hi = c.jpeg_quality
-            x = TF.jpeg(x.contiguous(), int(torch.randint(lo, hi + 1, (), generator=g)))
+            q = int(torch.randint(lo, hi + 1, (), generator=g))
+            x = torch.from_numpy(np.stack([_jpeg(f, q) for f in x.permute(0, 2, 3, 1).numpy()])).permute(0, 3, 1, 2)
         out["frames"] = x.contiguous()
         return out
