@@ -36,6 +36,11 @@ class PoolError(Exception):
     """The pool cannot go on (workers keep dying before they are ready, bad shard...)."""
 
 
+# Clips that failed for good one after another before the run stops: a deterministic error
+# (broken asset, bad Blender) must not grind through a million clips.
+MAX_FAILURES_IN_A_ROW = 5
+
+
 def parse_shard(shard) -> tuple[int, int]:
     """``"i/N"`` (or an (i, N) pair) -> (i, N), with 0 <= i < N."""
     if shard is None:
@@ -194,6 +199,7 @@ class LocalPool:
         events: queue.Queue = queue.Queue()
         workers: dict[int, _Worker] = {}
         startup_failures = 0
+        failures_in_a_row = [0]
 
         def spawn():
             wid = result.workers_started
@@ -220,6 +226,10 @@ class LocalPool:
             else:
                 progress.write(f"clip {cid} (index {index}) FAILED after {attempts[index]} attempts: {why}")
                 result.failed[index] = why
+                failures_in_a_row[0] += 1
+                if failures_in_a_row[0] >= MAX_FAILURES_IN_A_ROW:
+                    raise PoolError(f"{failures_in_a_row[0]} clips in a row failed; stopping. Last error "
+                                    f"(clip {cid}):\n{why}")
 
         try:
             for _ in range(min(self.n_workers, len(pending))):
@@ -253,6 +263,7 @@ class LocalPool:
                     give(w)
                 elif ev == "done":
                     result.done.append(msg)
+                    failures_in_a_row[0] = 0
                     progress.update(msg.get("clip_id", ""))
                     give(w)
                 elif ev == "error":
@@ -264,11 +275,11 @@ class LocalPool:
         return result
 
 
-def render_in_process(renderer, indices: list[int], clip_ids: dict[int, str], progress: Progress,
-                      max_attempts: int = 1) -> RunResult:
+def render_in_process(renderer, indices: list[int], clip_ids: dict[int, str], progress: Progress) -> RunResult:
     """``--workers 1``: the same ClipRenderer, no child process."""
     import traceback
     result = RunResult(workers_started=1)
+    in_a_row = 0
     for index in indices:
         try:
             msg = renderer.render(index)
@@ -276,7 +287,11 @@ def render_in_process(renderer, indices: list[int], clip_ids: dict[int, str], pr
             why = traceback.format_exc()
             progress.write(f"clip {clip_ids.get(index, '?')} (index {index}) FAILED: {why}")
             result.failed[index] = why
+            in_a_row += 1
+            if in_a_row >= MAX_FAILURES_IN_A_ROW:
+                raise PoolError(f"{in_a_row} clips in a row failed; stopping. Last error:\n{why}")
             continue
+        in_a_row = 0
         result.done.append(msg)
         progress.update(msg["clip_id"])
     return result

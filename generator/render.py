@@ -104,7 +104,8 @@ def main(argv=None) -> int:
             result = pool.LocalPool(out, workers).run(todo, clip_ids, progress)
     except pool.PoolError as e:
         progress.close()
-        return _fail(str(e), code=1)
+        writers.write_manifests(out)  # keep what was committed visible
+        return _fail(f"{e}\nRerun the same command to resume.", code=1)
     finally:
         progress.close()
     # Merge everything committed so far (other shards in this directory included).

@@ -302,6 +302,8 @@ def read_clip_rows(out: str, clip_id: str) -> dict:
 
 def _ordered_columns(rows: list[dict], schema_columns: list[str]) -> list[str]:
     """Schema columns first (in schema order, where present), then the rest in first-seen order."""
+    if not rows:  # an empty manifest still gets its header
+        return list(schema_columns)
     present: dict[str, None] = {}
     for r in rows:
         for k in r:
