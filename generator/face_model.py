@@ -1,0 +1,390 @@
+"""The face model: MakeHuman hm08 head with identity targets and ARKit face units, in pure numpy.
+
+Runs inside Blender's Python (stdlib + numpy, Python 3.10). Reads the compact asset written by
+`generator/build_face_asset.py` (assets/face/face.npz + face.json).
+
+Frame ("head frame"): metres, Z up, the face looks along -Y, the subject's left is +X, origin midway
+between the two eyeball centres for every identity. The scene places this frame in the world.
+
+    model = FaceModel.load()
+    ident = model.identity_vertices({"gender": 1.0, "age": 0.5, "details": {"nose/nose-hump-decr|incr": 0.4}})
+    posed = model.pose_vertices(ident, {"eyeBlinkLeft": 1.0}, gaze_yaw=0.0, gaze_pitch=-10.0)
+    model.aperture(posed, "left") / model.neutral_aperture(ident, "left")   # ~0: closed
+
+Identity (macro) parameters follow MakeHuman's modifiers, all in [0, 1]: gender (0 female, 1 male),
+age (0 = 1 year, 0.1875 = 11, 0.5 = 25, 1 = 90 years; see age_years_to_macro), muscle, weight,
+height, proportions (0.5 = average; height only moves the head as a whole), and the ethnic mix
+african/asian/caucasian (normalised to sum 1). Missing values take MakeHuman's defaults.
+Face details are MakeHuman target names, either a single target ("head/head-oval": w in [0, 1]) or
+an opposite pair ("nose/nose-hump-decr|incr": v in [-1, 1], negative -> first target).
+
+Blink calibration: the raw eyeBlink units do not close every identity's lids exactly, so
+pose_vertices scales eyeBlink{Left,Right} so that weight 1 brings the mid upper-lid and mid
+lower-lid points together for this identity, and never lets the combination of units push the upper
+lid past the lower one (closed form: the targets are linear). Closure is then monotonic in weight.
+
+Gaze: eyeLook* units move the eyeballs by a linear morph (which also shears them); here the eyeball
+part of those units is replaced by a rigid rotation about the eyeball centre. Gaze angles and
+eyeLook weights are two ways to say the same thing: the eye turns by gaze + the angle the units
+imply, and the lids follow with eyeLook weights = units + the weights the gaze implies.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Dict, Mapping, Optional, Sequence
+
+import numpy as np
+
+EYES = ("left", "right")
+LANDMARKS = ("outer", "inner", "upper", "lower")  # lid vertices; plus "centre" and "pupil" (computed)
+DEFAULT_ASSET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "assets", "face")
+
+# MakeHuman macro variables: breakpoints in [0, 1] and the state whose target is fully on at each
+# (macrodetails/macro.json "parts"; None = a state without a target, e.g. average height).
+MACRO_BREAKPOINTS = {
+    "gender": ([0.0, 1.0], ["female", "male"]),
+    "age": ([0.0, 0.1875, 0.5, 1.0], ["baby", "child", "young", "old"]),
+    "muscle": ([0.0, 0.5, 1.0], ["minmuscle", "averagemuscle", "maxmuscle"]),
+    "weight": ([0.0, 0.5, 1.0], ["minweight", "averageweight", "maxweight"]),
+    "height": ([0.0, 0.5, 1.0], ["minheight", None, "maxheight"]),
+    "proportions": ([0.0, 0.5, 1.0], ["uncommonproportions", None, "idealproportions"]),
+}
+RACES = ("african", "asian", "caucasian")
+MACRO_DEFAULTS = {"gender": 0.5, "age": 0.5, "muscle": 0.5, "weight": 0.5, "height": 0.5, "proportions": 0.5,
+                  "african": 1 / 3, "asian": 1 / 3, "caucasian": 1 / 3}  # MakeHuman's default human
+AGE_YEARS = ([1.0, 11.0, 25.0, 90.0], [0.0, 0.1875, 0.5, 1.0])  # MakeHuman's age slider scale
+
+# eyeLook unit per eye and direction; yaw > 0 turns toward the subject's left (+X), pitch > 0 up.
+LOOK_UNITS = {
+    "left": {"yaw+": "eyeLookOutLeft", "yaw-": "eyeLookInLeft", "pitch+": "eyeLookUpLeft", "pitch-": "eyeLookDownLeft"},
+    "right": {"yaw+": "eyeLookInRight", "yaw-": "eyeLookOutRight", "pitch+": "eyeLookUpRight", "pitch-": "eyeLookDownRight"},
+}
+BLINK_UNITS = {"left": "eyeBlinkLeft", "right": "eyeBlinkRight"}
+
+
+class FaceAssetError(ValueError):
+    """The face asset is missing, corrupt, or a request names something it does not have."""
+
+
+def age_years_to_macro(years: float) -> float:
+    """Age in years -> MakeHuman's age value in [0, 1] (1 y -> 0, 11 -> 0.1875, 25 -> 0.5, 90 -> 1)."""
+    return float(np.interp(years, *AGE_YEARS))
+
+
+def macro_state_weights(name: str, value: float) -> Dict[str, float]:
+    """MakeHuman's piecewise-linear weights of a macro variable's states (e.g. age 0.75 -> young .5, old .5)."""
+    xs, states = MACRO_BREAKPOINTS[name]
+    v = float(np.clip(value, 0.0, 1.0))
+    k = int(np.clip(np.searchsorted(xs, v, side="right") - 1, 0, len(xs) - 2))
+    t = (v - xs[k]) / (xs[k + 1] - xs[k])
+    out = {}
+    for state, w in ((states[k], 1.0 - t), (states[k + 1], t)):
+        if state is not None and w > 0:
+            out[state] = out.get(state, 0.0) + w
+    return out
+
+
+def rotation_yaw_pitch(yaw_deg: float, pitch_deg: float) -> np.ndarray:
+    """3x3 rotation (head frame) turning the rest gaze -Y by yaw toward +X, then by pitch toward +Z."""
+    y, p = np.radians(yaw_deg), np.radians(pitch_deg)
+    rz = np.array([[np.cos(y), -np.sin(y), 0.0], [np.sin(y), np.cos(y), 0.0], [0.0, 0.0, 1.0]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(-p), -np.sin(-p)], [0.0, np.sin(-p), np.cos(-p)]])
+    return rz @ rx
+
+
+def _get(identity, key, default=None):
+    if isinstance(identity, Mapping):
+        return identity.get(key, default)
+    return getattr(identity, key, default)
+
+
+@dataclass
+class _Targets:
+    names: list
+    dense: np.ndarray  # (K, V, 3) float64 deltas in metres
+
+    def index(self, name: str, kind: str) -> int:
+        try:
+            return self._lookup[name]
+        except KeyError:
+            raise FaceAssetError(f"{kind} target {name!r} is not in the face asset "
+                                 f"(it has {len(self.names)}: {', '.join(self.names[:8])}, ...)") from None
+
+    def __post_init__(self):
+        self._lookup = {n: i for i, n in enumerate(self.names)}
+
+
+class FaceModel:
+    """Mesh, identity targets, face units and eye landmarks of the face asset (see module doc)."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], meta: dict, path: str = "<memory>"):
+        self.path = path
+        self.meta = meta
+        try:
+            self.vertices = np.asarray(arrays["vertices"], np.float64)
+            self.faces = np.asarray(arrays["faces"], np.int64)
+            self.face_part = np.asarray(arrays["face_part"], np.int64)
+            self.uv = np.asarray(arrays["uv"], np.float64)
+            self.face_uv = np.asarray(arrays["face_uv"], np.int64)
+            self.parts = list(meta["parts"])
+            step = float(meta["delta_step_m"])
+            V = len(self.vertices)
+            sets = {}
+            for kind in ("macro", "detail", "unit"):
+                names = list(meta["targets"][kind])
+                ptr, idx = arrays[kind + "_ptr"], arrays[kind + "_index"].astype(np.int64)
+                delta, shift = arrays[kind + "_delta"].astype(np.float64) * step, arrays[kind + "_shift"]
+                if len(ptr) != len(names) + 1 or ptr[-1] != len(idx) or len(delta) != len(idx):
+                    raise FaceAssetError(f"{path}: {kind} targets: {len(names)} names but ptr/index/delta sizes "
+                                         f"{len(ptr)}/{len(idx)}/{len(delta)} disagree")
+                if len(idx) and idx.max() >= V:
+                    raise FaceAssetError(f"{path}: {kind} targets index vertex {idx.max()} of {V}")
+                dense = np.zeros((len(names), V, 3))
+                k_of_row = np.repeat(np.arange(len(names)), np.diff(ptr))
+                dense[k_of_row, idx] = delta + shift.astype(np.float64)[k_of_row]
+                sets[kind] = _Targets(names, dense)
+            self.landmark_index = {e: {k: int(meta["landmarks"][e][k]) for k in LANDMARKS} for e in EYES}
+            self.pupil_index = {e: np.asarray(meta["landmarks"][e]["pupil"], np.int64) for e in EYES}
+            self.eyeball_index = {e: np.arange(*meta["landmarks"][e]["eyeball"]) for e in EYES}
+            self.joint_index = {k: np.asarray(v, np.int64) for k, v in meta.get("joints", {}).items()}
+        except FaceAssetError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise FaceAssetError(f"{path}: corrupt or incompatible face asset ({type(exc).__name__}: {exc})") from exc
+        self.macro, self.detail, self.unit = sets["macro"], sets["detail"], sets["unit"]
+        self.unit_names = list(self.unit.names)
+        self._macro_parts = [n.split("/")[-1].split("-") for n in self.macro.names]
+        self._split_look_units()
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, path: Optional[str] = None) -> "FaceModel":
+        """Load the asset from a directory holding face.npz + face.json (default: assets/face), or a .npz path."""
+        path = os.path.abspath(path or DEFAULT_ASSET_DIR)
+        npz_path = path if path.endswith(".npz") else os.path.join(path, "face.npz")
+        json_path = npz_path[: -len(".npz")] + ".json"
+        for p in (npz_path, json_path):
+            if not os.path.isfile(p):
+                raise FaceAssetError(f"face asset file not found: {p} (build it with "
+                                     f"`python -m generator.build_face_asset`)")
+        try:
+            with open(json_path) as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise FaceAssetError(f"{json_path}: unreadable face asset metadata: {exc}") from exc
+        try:
+            with np.load(npz_path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except Exception as exc:  # zipfile.BadZipFile, ValueError, OSError: all mean the same to a user
+            raise FaceAssetError(f"{npz_path}: unreadable face asset arrays: {exc}") from exc
+        return cls(arrays, meta, npz_path)
+
+    def _split_look_units(self) -> None:
+        """Remove the eyeballs' part of the eyeLook units; record the rotation (deg) each implies at weight 1."""
+        self.look_deg = {}
+        for eye in EYES:
+            ball = self.eyeball_index[eye]
+            rest_c = self.vertices[ball].mean(axis=0)
+            rest_dir = self.vertices[self.pupil_index[eye]].mean(axis=0) - rest_c
+            for key, unit in LOOK_UNITS[eye].items():
+                k = self.unit.index(unit, "unit")
+                moved = self.vertices + self.unit.dense[k]
+                d = moved[self.pupil_index[eye]].mean(axis=0) - moved[ball].mean(axis=0)
+                cos = np.dot(d, rest_dir) / (np.linalg.norm(d) * np.linalg.norm(rest_dir))
+                self.look_deg[unit] = float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+                self.unit.dense[k][self.eyeball_index["left"]] = 0.0
+                self.unit.dense[k][self.eyeball_index["right"]] = 0.0
+
+    # ---------------------------------------------------------------- identity
+    def macro_weights(self, identity) -> np.ndarray:
+        """Weight of every macrodetail target: the product of its variables' state weights (MakeHuman)."""
+        state_w = {}
+        for name in MACRO_BREAKPOINTS:
+            value = _get(identity, name, None)
+            if name == "age" and value is None and _get(identity, "age_years", None) is not None:
+                value = age_years_to_macro(_get(identity, "age_years"))
+            value = MACRO_DEFAULTS[name] if value is None else float(value)
+            if not np.isfinite(value):
+                raise FaceAssetError(f"identity.{name}: must be a finite number in [0, 1], got {value}")
+            state_w.update(macro_state_weights(name, value))
+        race = np.array([float(_get(identity, r, None) if _get(identity, r, None) is not None
+                               else MACRO_DEFAULTS[r]) for r in RACES])
+        if np.any(race < 0) or not np.all(np.isfinite(race)):
+            raise FaceAssetError(f"identity african/asian/caucasian: must be >= 0, got {race.tolist()}")
+        race = race / race.sum() if race.sum() > 0 else np.full(3, 1 / 3)
+        state_w.update(dict(zip(RACES, race)))
+        state_w["universal"] = 1.0
+        return np.array([float(np.prod([state_w.get(p, 0.0) for p in parts])) for parts in self._macro_parts])
+
+    def detail_weights(self, details: Optional[Mapping[str, float]]) -> np.ndarray:
+        """Detail slider values (target name or 'group/base-neg|pos' pair) -> weight per detail target."""
+        w = np.zeros(len(self.detail.names))
+        for key, value in (details or {}).items():
+            value = float(value)
+            if "|" in key:
+                group_base, pos = key.split("|", 1)
+                group, _, base_neg = group_base.rpartition("/")
+                base, _, neg = base_neg.rpartition("-")
+                if not base or not group:
+                    raise FaceAssetError(f"identity detail {key!r}: expected 'group/name-neg|pos'")
+                if not -1.0 <= value <= 1.0:
+                    raise FaceAssetError(f"identity detail {key!r}: value must be in [-1, 1], got {value}")
+                target = f"{group}/{base}-{neg}" if value < 0 else f"{group}/{base}-{pos}"
+                w[self.detail.index(target, "detail")] += abs(value)
+            else:
+                if not 0.0 <= value <= 1.0:
+                    raise FaceAssetError(f"identity detail {key!r}: value must be in [0, 1], got {value}")
+                w[self.detail.index(key, "detail")] += value
+        return w
+
+    def identity_vertices(self, identity=None) -> np.ndarray:
+        """(V, 3) head-frame vertices of an identity (mapping or object; see module doc); None = default human."""
+        identity = identity if identity is not None else {}
+        details = None
+        for key in ("details", "face_details", "detail_sliders"):
+            details = _get(identity, key, None)
+            if details is not None:
+                break
+        verts = self.vertices.copy()
+        verts += np.tensordot(self.macro_weights(identity), self.macro.dense, axes=1)
+        verts += np.tensordot(self.detail_weights(details), self.detail.dense, axes=1)
+        return verts - self.eye_midpoint(verts)
+
+    # ---------------------------------------------------------------- expression
+    def eye_gaze(self, units: Optional[Mapping[str, float]] = None, gaze_yaw: float = 0.0,
+                 gaze_pitch: float = 0.0) -> Dict[str, tuple]:
+        """Each eye's total (yaw, pitch) in degrees: the gaze angles plus what eyeLook units imply."""
+        units = units or {}
+        out = {}
+        for eye, lu in LOOK_UNITS.items():
+            yaw = gaze_yaw + units.get(lu["yaw+"], 0.0) * self.look_deg[lu["yaw+"]] \
+                - units.get(lu["yaw-"], 0.0) * self.look_deg[lu["yaw-"]]
+            pitch = gaze_pitch + units.get(lu["pitch+"], 0.0) * self.look_deg[lu["pitch+"]] \
+                - units.get(lu["pitch-"], 0.0) * self.look_deg[lu["pitch-"]]
+            out[eye] = (float(yaw), float(pitch))
+        return out
+
+    def eye_transform(self, gaze_yaw: float, gaze_pitch: float) -> np.ndarray:
+        """Rotation (3x3, head frame) of an eyeball about its centre for a gaze (degrees)."""
+        return rotation_yaw_pitch(gaze_yaw, gaze_pitch)
+
+    def unit_vector(self, units: Mapping[str, float]) -> np.ndarray:
+        w = np.zeros(len(self.unit_names))
+        for name, value in units.items():
+            value = float(value)
+            if not np.isfinite(value):
+                raise FaceAssetError(f"unit {name!r}: weight must be finite, got {value}")
+            w[self.unit.index(name, "face unit")] += value
+        return w
+
+    def pose_vertices(self, identity_verts: np.ndarray, units: Optional[Mapping[str, float]] = None,
+                      gaze_yaw: float = 0.0, gaze_pitch: float = 0.0) -> np.ndarray:
+        """(V, 3) head-frame vertices with face-unit weights and gaze (degrees) applied (see module doc)."""
+        units = dict(units or {})
+        gaze = self.eye_gaze(units, gaze_yaw, gaze_pitch)
+        for eye, (yaw, pitch) in gaze.items():  # lids follow the total gaze
+            lu = LOOK_UNITS[eye]
+            units[lu["yaw+"]] = max(yaw, 0.0) / self.look_deg[lu["yaw+"]]
+            units[lu["yaw-"]] = max(-yaw, 0.0) / self.look_deg[lu["yaw-"]]
+            units[lu["pitch+"]] = max(pitch, 0.0) / self.look_deg[lu["pitch+"]]
+            units[lu["pitch-"]] = max(-pitch, 0.0) / self.look_deg[lu["pitch-"]]
+        w = self.unit_vector(units)
+        for eye in EYES:
+            w[self.unit.index(BLINK_UNITS[eye], "face unit")] = 0.0
+        verts = identity_verts + np.tensordot(w, self.unit.dense, axes=1)
+        for eye in EYES:  # calibrated blink, never past the lower lid
+            blink = float(units.get(BLINK_UNITS[eye], 0.0))
+            if blink:
+                verts = verts + self._blink_gain(identity_verts, verts, eye, blink) * \
+                    self.unit.dense[self.unit.index(BLINK_UNITS[eye], "face unit")]
+        for eye, (yaw, pitch) in gaze.items():
+            if yaw or pitch:
+                ball = self.eyeball_index[eye]
+                c = verts[ball].mean(axis=0)
+                verts[ball] = (verts[ball] - c) @ rotation_yaw_pitch(yaw, pitch).T + c
+        return verts
+
+    def _blink_gain(self, identity_verts, verts, eye, weight) -> float:
+        """Multiplier of the raw blink unit: weight 1 closes the mid-lid gap of this identity exactly.
+
+        The targets are linear, so the aperture (signed mid-lid gap along the eye's up axis) is
+        nearly affine in the blink multiplier g: gap(g) = gap0 + g * slope. g is chosen so that
+        gap = (1 - weight) * neutral gap (weight 1: 0), capped where the gap reaches 0 with the other
+        units applied (no pass-through). Two secant steps absorb the small turn of the up axis.
+        """
+        d = self.unit.dense[self.unit.index(BLINK_UNITS[eye], "face unit")]
+        neutral = self.aperture(identity_verts, eye)
+        g = 0.0
+        for _ in range(3):
+            a0 = self.aperture(verts + g * d, eye)
+            slope = self.aperture(verts + (g + 1.0) * d, eye) - a0
+            if slope >= 0:
+                raise FaceAssetError(f"{BLINK_UNITS[eye]} does not close the {eye} eye (slope {slope:.2e})")
+            # target gap: weight 1 -> 0; never below 0 (the other units may already narrow the eye)
+            target = max((1.0 - weight) * neutral, 0.0) if weight <= 1 else 0.0
+            target = min(target, self.aperture(verts, eye)) if weight > 0 else target
+            g += (target - a0) / slope
+        return float(max(g, 0.0)) if weight >= 0 else float(g)
+
+    # ---------------------------------------------------------------- measurement
+    def eye_midpoint(self, verts: np.ndarray) -> np.ndarray:
+        return 0.5 * (self.eye_centre(verts, "left") + self.eye_centre(verts, "right"))
+
+    def eye_centre(self, verts: np.ndarray, eye: str) -> np.ndarray:
+        return verts[self.eyeball_index[_eye(eye)]].mean(axis=0)
+
+    def pupil(self, verts: np.ndarray, eye: str) -> np.ndarray:
+        """Centre of the cornea cap (front pole of the eyeball); it turns with the gaze."""
+        return verts[self.pupil_index[_eye(eye)]].mean(axis=0)
+
+    def eye_forward(self, verts: np.ndarray, eye: str) -> np.ndarray:
+        """Unit gaze direction of an eye (from eyeball centre through the pupil), in the frame of verts."""
+        d = self.pupil(verts, eye) - self.eye_centre(verts, eye)
+        return d / np.linalg.norm(d)
+
+    def _eye_up(self, verts: np.ndarray, eye: str) -> np.ndarray:
+        """Unit vector pointing from the lower to the upper lid: perpendicular to the corner line and to
+        the direction from the corners' midpoint to the eyeball centre (so it rotates with the head)."""
+        li = self.landmark_index[_eye(eye)]
+        lateral = verts[li["outer"]] - verts[li["inner"]]
+        back = self.eye_centre(verts, eye) - 0.5 * (verts[li["outer"]] + verts[li["inner"]])
+        up = np.cross(lateral, back) * (1.0 if eye == "left" else -1.0)  # left: +X x +Y = +Z
+        return up / np.linalg.norm(up)
+
+    def landmarks(self, verts: np.ndarray, eye: str) -> Dict[str, np.ndarray]:
+        """3D landmark points of one eye: outer, inner, upper, lower (lid vertices), centre, pupil."""
+        li = self.landmark_index[_eye(eye)]
+        out = {k: verts[li[k]].copy() for k in LANDMARKS}
+        out["centre"] = self.eye_centre(verts, eye)
+        out["pupil"] = self.pupil(verts, eye)
+        return out
+
+    def aperture(self, verts: np.ndarray, eye: str) -> float:
+        """Mid-lid gap in metres: (upper - lower) mid-lid points along the eye's up axis; <0 if crossed.
+
+        Projected on the lid-opening direction, so lids that touch read 0 even when the margins
+        meet slightly in front of or beside each other.
+        """
+        li = self.landmark_index[_eye(eye)]
+        return float(np.dot(verts[li["upper"]] - verts[li["lower"]], self._eye_up(verts, eye)))
+
+    def neutral_aperture(self, identity_verts: np.ndarray, eye: str) -> float:
+        """Aperture of the identity with no units and straight gaze: closure 0 for this subject."""
+        return self.aperture(identity_verts, eye)
+
+    def head_pivot(self, verts: np.ndarray) -> np.ndarray:
+        """Pivot for head rotation: MakeHuman's neck joint (centre of its joint cube), moved by identity."""
+        return verts[self.joint_index["joint-neck"]].mean(axis=0)
+
+    def part_faces(self, part: str) -> np.ndarray:
+        if part not in self.parts:
+            raise FaceAssetError(f"part {part!r} not in the face asset (parts: {self.parts})")
+        return self.faces[self.face_part == self.parts.index(part)]
+
+
+def _eye(eye: str) -> str:
+    if eye not in EYES:
+        raise ValueError(f"eye must be 'left' or 'right' (the subject's own), got {eye!r}")
+    return eye
