@@ -1,6 +1,7 @@
 """Reading and writing manifests with pandas: typed columns, clear errors, atomic writes."""
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from dataclasses import dataclass
@@ -30,58 +31,105 @@ def csv_line(index) -> int:
     return int(index) + 2
 
 
-def read_raw_csv(path: PathLike) -> pd.DataFrame:
-    """Every cell as a string (empty cell = NA), index = 0-based data row. Nothing is converted,
-    so that validation can say which cell does not parse instead of pandas guessing a dtype."""
+def read_header(path: PathLike) -> list:
+    """Column names of a CSV file (stripped), with clear errors for a missing/empty file or a
+    repeated column name (pandas would silently rename it "name.1")."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(path, "file not found")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        with open(path, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), None)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ManifestError(path, f"not a readable CSV file: {e}", line=1) from None
+    if not header or all(not h.strip() for h in header):
+        raise ManifestError(path, "file is empty (no header line)")
+    header = [h.strip() for h in header]
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise ManifestError(path, f"duplicate column(s) in the header: {', '.join(dup)}", line=1)
+    return header
+
+
+def _read_csv(path: Path, header: list, dtype) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, header=0, names=header, dtype=dtype, keep_default_na=False,
+                           na_values=[""], encoding="utf-8")
     except pd.errors.EmptyDataError:
         raise ManifestError(path, "file is empty (no header line)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
         raise ManifestError(path, f"not a readable CSV file: {e}") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    dup = df.columns[df.columns.duplicated()]
-    if len(dup):
-        raise ManifestError(path, f"duplicate column(s) in the header: {', '.join(dup)}", line=1)
-    return df
 
 
-def parse_column(raw: pd.Series, dtype: str):
-    """Convert one raw string column to `dtype`. Returns (typed series, boolean mask of cells
-    that are non-empty but do not parse as `dtype`)."""
-    if dtype == schema.STR:
-        return raw.astype(schema.STR), pd.Series(False, index=raw.index)
-    stripped = raw.str.strip()
-    num = pd.to_numeric(stripped, errors="coerce")
-    bad = raw.notna() & num.isna()
-    if dtype == schema.INT:
-        values = num.to_numpy(dtype="float64", na_value=np.nan)
-        frac = np.isfinite(values) & (values != np.round(values))
-        bad |= pd.Series(frac | np.isinf(values), index=raw.index)
-        values = np.where(bad.to_numpy() | ~np.isfinite(values), np.nan, values)
-        return pd.Series(values, index=raw.index).astype(schema.INT), bad
-    return num.astype(dtype), bad
+def read_raw_csv(path: PathLike) -> pd.DataFrame:
+    """Every cell as a string (empty cell = NA), index = 0-based data row. Nothing is converted,
+    so that validation can say which cell does not parse instead of pandas guessing a dtype."""
+    header = read_header(path)
+    return _read_csv(Path(path), header, str)
 
 
-def typed(raw: pd.DataFrame, dtypes: dict, file: PathLike = "?") -> pd.DataFrame:
-    """Convert the known columns of a raw frame to their dtypes, raising ManifestError at the
-    first cell that does not parse. Unknown columns: numeric when all their values are, else string."""
-    out = {}
-    for col in raw.columns:
-        if col in dtypes:
-            values, bad = parse_column(raw[col], dtypes[col])
-            if bad.any():
-                i = bad.to_numpy().nonzero()[0][0]
-                raise ManifestError(file, f"{raw[col].iloc[i]!r} is not a valid {dtypes[col]} value",
-                                    line=csv_line(i), column=col)
-            out[col] = values
+def read_cells(path: PathLike, dtypes: dict):
+    """Read a manifest CSV with the known columns converted to `dtypes`.
+
+    Returns (df, bad, raw): `bad[col]` is a boolean array of the cells of a known numeric column
+    that are not empty but do not parse as its dtype (set to NA in df); `raw` is the all-string
+    table when some cell did not parse (for messages), else None. Fast path: pandas' C parser
+    reads the numeric columns directly; only a file with a bad cell is read again as strings."""
+    path = Path(path)
+    header = read_header(path)
+    numeric = [c for c in header if dtypes.get(c) in (schema.INT, schema.FLOAT)]
+    raw = None
+    try:
+        df = _read_csv(path, header, {c: ("float64" if c in numeric else str) for c in header})
+    except ValueError:  # a numeric column holds text
+        raw = _read_csv(path, header, str)
+        df = raw.copy()
+        for c in numeric:
+            df[c] = pd.to_numeric(raw[c], errors="coerce").astype("float64")
+    bad = {}
+    for c in numeric:
+        v = df[c].to_numpy(dtype="float64", na_value=np.nan, copy=True)
+        b = np.zeros(len(v), dtype=bool)
+        if raw is not None:
+            b |= raw[c].notna().to_numpy() & np.isnan(v)
+        if dtypes[c] == schema.INT:
+            b |= np.isinf(v) | (np.isfinite(v) & (v != np.round(v)))
+            v[b] = np.nan
+            df[c] = pd.Series(v, index=df.index).astype(schema.INT)
         else:
-            num = pd.to_numeric(raw[col], errors="coerce")
-            out[col] = num if (num.notna() | raw[col].isna()).all() else raw[col].astype(schema.STR)
-    return pd.DataFrame(out, index=raw.index)
+            df[c] = pd.Series(v, index=df.index)
+        bad[c] = b
+    for c in header:
+        if dtypes.get(c) == schema.STR:
+            df[c] = df[c].astype(schema.STR)
+    if raw is None and any(b.any() for b in bad.values()):
+        raw = _read_csv(path, header, str)  # e.g. 96.5 in an integer column: quote the file's text
+    return df, bad, raw
+
+
+def bad_cell_text(df, raw, col, i) -> str:
+    """The text of a cell that did not parse, as the file holds it."""
+    v = raw[col].at[i] if raw is not None else df[col].at[i]
+    return repr(v) if isinstance(v, str) else repr(str(v))
+
+
+def typed(path: PathLike, dtypes: dict) -> pd.DataFrame:
+    """Read a manifest CSV with its dtypes, raising ManifestError at the first cell that does
+    not parse. Unknown columns: numeric when all their values are, else string."""
+    df, bad, raw = read_cells(path, dtypes)
+    for col, b in bad.items():
+        if b.any():
+            i = int(np.flatnonzero(b)[0])
+            kind = "an integer" if dtypes[col] == schema.INT else "a number"
+            raise ManifestError(path, f"{bad_cell_text(df, raw, col, i)} is not {kind} "
+                                      "(python -m manifests validate lists every problem)",
+                                line=csv_line(i), column=col)
+    for col in df.columns:
+        if col not in dtypes:
+            num = pd.to_numeric(df[col], errors="coerce")
+            if (num.notna() | df[col].isna()).all():
+                df[col] = num
+    return df
 
 
 def _csv_path(path: PathLike, name: str) -> Path:
@@ -91,15 +139,13 @@ def _csv_path(path: PathLike, name: str) -> Path:
 
 def read_frames(path: PathLike) -> pd.DataFrame:
     """frames.csv of a dataset directory (or the CSV file itself), with the schema's dtypes."""
-    path = _csv_path(path, schema.FRAMES_CSV)
-    return typed(read_raw_csv(path), schema.FRAME_DTYPES, path)
+    return typed(_csv_path(path, schema.FRAMES_CSV), schema.FRAME_DTYPES)
 
 
 def read_clips(path: PathLike) -> pd.DataFrame:
     """clips.csv of a dataset directory (or the CSV file itself); extra sampled-parameter
     columns are kept (numeric where every value is)."""
-    path = _csv_path(path, schema.CLIPS_CSV)
-    return typed(read_raw_csv(path), schema.CLIP_DTYPES, path)
+    return typed(_csv_path(path, schema.CLIPS_CSV), schema.CLIP_DTYPES)
 
 
 def ordered_columns(columns, canonical) -> list:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from manifests import schema
-from manifests.io import ManifestError, csv_line, parse_column, read_raw_csv
+from manifests.io import ManifestError, bad_cell_text, csv_line, read_cells
 
 
 @dataclass(frozen=True)
@@ -55,17 +55,15 @@ def _fmt(v) -> str:
     return repr(v) if isinstance(v, str) else str(v)
 
 
-def _parse(rep: _Report, file, raw: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
-    """Typed copy of the known columns present; unparseable cells reported and set to NA."""
-    out = {}
-    for col in raw.columns:
-        if col not in dtypes:
-            continue
-        values, bad = parse_column(raw[col], dtypes[col])
-        kind = {"Int64": "an integer", "float64": "a number"}.get(dtypes[col], dtypes[col])
-        rep.rows(file, bad, col, lambda i, c=col, k=kind: f"{raw[c].at[i]!r} is not {k}")
-        out[col] = values
-    return pd.DataFrame(out, index=raw.index)
+def _read(rep: _Report, file, dtypes: dict):
+    """(typed table, raw cells or None); unparseable cells reported (once) and set to NA."""
+    df, bad, raw = read_cells(file, dtypes)
+    for col, b in bad.items():
+        kind = "an integer" if dtypes[col] == schema.INT else "a number"
+        rep.rows(file, pd.Series(b, index=df.index), col,
+                 lambda i, c=col, k=kind: f"{bad_cell_text(df, raw, c, i)} is not {k}")
+    # emptiness is judged on the file's cells, so a bad cell is not also reported as empty
+    return df, (raw if raw is not None else df)
 
 
 def _required(rep, file, df, required: Iterable[str]) -> None:
@@ -161,8 +159,9 @@ def _frame_numbers(rep, file, df) -> None:
         return
     sub = df[["clip_id", "frame"]].dropna()
     g = sub.groupby("clip_id", sort=False)["frame"]
-    agg = pd.DataFrame({"n": g.size(), "lo": g.min(), "hi": g.max(), "first": g.apply(lambda s: s.index[0])})
-    bad = agg[(agg["lo"] != 0) | (agg["hi"] != agg["n"] - 1)]
+    agg = pd.DataFrame({"n": g.nunique(), "lo": g.min(), "hi": g.max()})
+    agg["first"] = pd.Series(sub.index, index=sub.index).groupby(sub["clip_id"], sort=False).min()
+    bad = agg[(agg["lo"] != 0) | (agg["hi"] != agg["n"] - 1)]  # n unique values in 0..n-1 <=> exactly 0..n-1
     for clip_id, a in bad.iterrows():
         present = set(sub.loc[sub["clip_id"] == clip_id, "frame"].astype(int))
         missing = sorted(set(range(int(a["hi"]) + 1)) - present)
@@ -219,21 +218,20 @@ def _feature_columns(rep, file, df, features) -> None:
             eye = col.split("_", 1)[0]
             if eye in schema.EYES and f"{eye}_visible" in df.columns:
                 # an eye that is not visible (occluded, out of frame, absent) needs no labels
-                empty &= ~(pd.to_numeric(df[f"{eye}_visible"], errors="coerce") == 0)
+                empty &= ~(pd.to_numeric(df[f"{eye}_visible"], errors="coerce") == 0).fillna(False)
             rep.rows(file, empty, col, lambda i, f=feature: f"empty value; feature {f!r} needs it")
 
 
 def validate_frames(rep: _Report, root: Path, features=(), check_files=True) -> Optional[pd.DataFrame]:
     file = root / schema.FRAMES_CSV
     try:
-        raw = read_raw_csv(file)
+        df, raw = _read(rep, file, schema.FRAME_DTYPES)
     except ManifestError as e:
         rep.add(file, e.line, e.column, e.message)
         return None
-    if raw.empty:
+    if df.empty:
         rep.add(file, None, None, "no data rows")
-    _required(rep, file, raw, schema.FRAME_REQUIRED_COLUMNS)
-    df = _parse(rep, file, raw, schema.FRAME_DTYPES)
+    _required(rep, file, df, schema.FRAME_REQUIRED_COLUMNS)
     # emptiness is judged on the raw cells: an unparseable cell is reported once, above
     _not_empty(rep, file, raw, schema.NON_NULL_FRAME_COLUMNS, "this column must always be filled")
     if "image" in df.columns:
@@ -259,12 +257,11 @@ def validate_frames(rep: _Report, root: Path, features=(), check_files=True) -> 
 def validate_clips(rep: _Report, root: Path, frames: Optional[pd.DataFrame]) -> None:
     file = root / schema.CLIPS_CSV
     try:
-        raw = read_raw_csv(file)
+        df, raw = _read(rep, file, schema.CLIP_DTYPES)
     except ManifestError as e:
         rep.add(file, e.line, e.column, e.message)
         return
-    _required(rep, file, raw, schema.CLIP_REQUIRED_COLUMNS)
-    df = _parse(rep, file, raw, schema.CLIP_DTYPES)
+    _required(rep, file, df, schema.CLIP_REQUIRED_COLUMNS)
     _not_empty(rep, file, raw, schema.NON_NULL_CLIP_COLUMNS, "this column must always be filled")
     _value_checks(rep, file, df, ["blink", "cut_event"])
     _duplicates(rep, file, df, schema.CLIP_KEY_COLUMNS)
