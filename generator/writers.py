@@ -342,16 +342,45 @@ def _csv_value(v):
     return v
 
 
-def _write_csv_atomic(path: str, rows: list[dict], columns: list[str]) -> None:
-    tmp = f"{path}.tmp.{_unique_suffix()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, extrasaction="raise")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: _csv_value(r.get(k)) for k in columns})
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+class _NewColumn(Exception):
+    pass
+
+
+def _stream_manifests(out: str, ids: list[str], frame_cols: list[str], clip_cols: list[str]) -> tuple[int, int]:
+    """Write both CSVs clip by clip (a million clips never sit in memory at once).
+    Raises _NewColumn if a clip has a column outside the given lists."""
+    suffix = _unique_suffix()
+    paths = {name: os.path.join(out, name) for name in (FRAMES_CSV, CLIPS_CSV)}
+    tmps = {name: f"{p}.tmp.{suffix}" for name, p in paths.items()}
+    n_frames = 0
+    try:
+        with open(tmps[FRAMES_CSV], "w", encoding="utf-8", newline="") as ff, \
+                open(tmps[CLIPS_CSV], "w", encoding="utf-8", newline="") as cf:
+            fw = csv.DictWriter(ff, fieldnames=frame_cols)
+            cw = csv.DictWriter(cf, fieldnames=clip_cols)
+            fw.writeheader()
+            cw.writeheader()
+            fset, cset = set(frame_cols), set(clip_cols)
+            for clip_id in ids:
+                content = read_clip_rows(out, clip_id)
+                if not set(content["clip"]) <= cset:
+                    raise _NewColumn()
+                cw.writerow({k: _csv_value(content["clip"].get(k)) for k in clip_cols})
+                for r in sorted(content["frames"], key=lambda r: int(r["frame"])):
+                    if not set(r) <= fset:
+                        raise _NewColumn()
+                    fw.writerow({k: _csv_value(r.get(k)) for k in frame_cols})
+                    n_frames += 1
+            for f in (ff, cf):
+                f.flush()
+                os.fsync(f.fileno())
+        for name in (FRAMES_CSV, CLIPS_CSV):
+            os.replace(tmps[name], paths[name])
+    finally:
+        for t in tmps.values():
+            if os.path.exists(t):
+                os.remove(t)
+    return n_frames, len(ids)
 
 
 def write_manifests(out: str, clip_ids: Iterable[str] | None = None) -> tuple[int, int]:
@@ -359,17 +388,24 @@ def write_manifests(out: str, clip_ids: Iterable[str] | None = None) -> tuple[in
 
     ``clip_ids`` defaults to every committed clip, so shards that rendered into one
     directory are assembled by whichever finishes last (or by calling this again).
-    Both files are written atomically. Returns (n_frames, n_clips).
+    Both files are written atomically (temp file + os.replace), streaming clip by clip.
+    Columns: manifests/schema.py order first, then the first clip's extra columns; if a later
+    clip brings a new column, one more pass collects every clip's columns. Returns (n_frames, n_clips).
     """
     ids = sorted(completed_clip_ids(out) if clip_ids is None else clip_ids)
-    frame_rows, clip_rows = [], []
-    for clip_id in ids:
-        content = read_clip_rows(out, clip_id)
-        clip_rows.append(content["clip"])
-        frame_rows.extend(sorted(content["frames"], key=lambda r: int(r["frame"])))
-    frame_cols, clip_cols = _schema_columns()
-    _write_csv_atomic(os.path.join(out, FRAMES_CSV), frame_rows,
-                      _ordered_columns(frame_rows, frame_cols or ["clip_id", "frame"]))
-    _write_csv_atomic(os.path.join(out, CLIPS_CSV), clip_rows,
-                      _ordered_columns(clip_rows, clip_cols or ["clip_id"]))
-    return len(frame_rows), len(clip_rows)
+    frame_schema, clip_schema = _schema_columns()
+    frame_schema = frame_schema or ["clip_id", "frame"]
+    clip_schema = clip_schema or ["clip_id"]
+    first = [read_clip_rows(out, ids[0])] if ids else []
+    try:
+        return _stream_manifests(out, ids, _ordered_columns([r for c in first for r in c["frames"]], frame_schema),
+                                 _ordered_columns([c["clip"] for c in first], clip_schema))
+    except _NewColumn:
+        fcols, ccols = {}, {}
+        for clip_id in ids:
+            content = read_clip_rows(out, clip_id)
+            ccols.update(dict.fromkeys(content["clip"]))
+            for r in content["frames"]:
+                fcols.update(dict.fromkeys(r))
+        return _stream_manifests(out, ids, _ordered_columns([fcols], frame_schema),
+                                 _ordered_columns([ccols], clip_schema))

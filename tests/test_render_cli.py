@@ -150,3 +150,15 @@ def test_missing_ffmpeg_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PATH", "")
     with pytest.raises(writers.DatasetError, match="ffmpeg"):
         writers.find_ffmpeg()
+
+
+def test_manifests_keep_a_column_only_later_clips_have(tmp_path):
+    wa, rows, clip = _fake_clip(tmp_path, "a")
+    wa.commit(rows, clip, fps=30.0)
+    wb, rows, clip = _fake_clip(tmp_path, "b")
+    wb.commit([{**r, "extra_note": "x"} for r in rows], {**clip, "extra_clip": 1}, fps=30.0)
+    assert writers.write_manifests(str(tmp_path)) == (6, 2)
+    frames = read_csv(tmp_path / "frames.csv")
+    assert [f["extra_note"] for f in frames] == [""] * 3 + ["x"] * 3
+    assert [c["extra_clip"] for c in read_csv(tmp_path / "clips.csv")] == ["", "1"]
+    assert not [n for n in os.listdir(tmp_path) if ".tmp." in n]
