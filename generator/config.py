@@ -88,8 +88,9 @@ class BlinkConfig:
     peak_jitter_frames: float = 0.0  # 0: the peak lies exactly on a frame (the closed frame is seen); >0 samples it between frames
     edge_event_probability: float = 0.1  # clip mode: a non-blink clip holds the cut tail/head of a blink whose peak is outside (hard negative)
     multi_blink_probability: float = 0.1  # clip mode: a blink clip holds a second blink (double blinks are common in conversation)
-    closing_ms: List[float] = field(default_factory=lambda: [75.0, 130.0])  # closing about 100 ms (DESIGN 5)
-    closed_ms: List[float] = field(default_factory=lambda: [0.0, 300.0])  # closed 0-300 ms (DESIGN 5); sampled skewed to short holds
+    closing_ms: List[float] = field(default_factory=lambda: [75.0, 130.0])  # closing about 100 ms (DESIGN 5); triangular over the range, peaked at its middle
+    closed_ms: List[float] = field(default_factory=lambda: [0.0, 300.0])  # closed 0-300 ms (DESIGN 5)
+    closed_ms_mean: float = 50.0  # hold is exponential within closed_ms: most blinks barely pause, few blinks exceed 500 ms in all
     opening_ratio: List[float] = field(default_factory=lambda: [1.4, 2.0])  # opening 1.4-2x slower than closing (DESIGN 5)
     velocity_ratio: List[float] = field(default_factory=lambda: [1.40, 1.47])  # closing peak velocity 40-47% above opening (DESIGN 5)
     partial_probability: float = 0.3  # incomplete blinks are 15-50% of blinks (DESIGN 5)
@@ -380,6 +381,7 @@ def _validate(cfg: GeneratorConfig):
            f"must be in [0, 0.5] (the peak must stay on its frame), got {b.peak_jitter_frames}")
     _range(b, "closing_ms", p, 1e-3)
     _range(b, "closed_ms", p, 0.0)
+    _positive(b, "closed_ms_mean", p)
     _range(b, "opening_ratio", p, 1.0)
     _range(b, "velocity_ratio", p, 1e-3)
     _range(b, "partial_amplitude", p, 0.0, 1.0)

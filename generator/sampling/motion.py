@@ -1,0 +1,232 @@
+"""Head pose, gaze, camera shake and the non-blink expressions (hard negatives), pure numpy.
+
+Everything is sampled once per clip as a small JSON-able dict of parameters and evaluated at
+any time t (s) by a pure function, so a frame's state depends on (spec, t) only.
+
+- head: Catmull-Rom splines through random-walk knots (yaw/pitch/roll), start inside the
+  configured range, drifting at drift_deg_per_s (SynBlink: start within +-2 deg, end within +-10).
+- gaze: fixations (gamma durations) joined by saccades whose duration follows the main sequence
+  (about 21 + 2.2 ms per degree); eyeLook* units follow the gaze so the lids follow the eye.
+- hard negatives, no blink involved, labelled truthfully by the geometry: squint (eyeSquint*),
+  wide eyes (eyeWide*), looking down (extra downward gaze -> eyeLookDown*, narrower aperture),
+  talking (jawOpen / mouth units at a syllable rate of 4-5 Hz).
+"""
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+
+def _uniform(rng: np.random.Generator, lo_hi) -> float:
+    lo, hi = float(lo_hi[0]), float(lo_hi[1])
+    return lo if hi <= lo else float(rng.uniform(lo, hi))
+
+
+def _smoothstep(x):
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+# ---------------------------------------------------------------------------- head
+
+def _reflect(v: float, lo: float, hi: float) -> float:
+    """Fold v back into [lo, hi] (a random walk that bounces off the range limits)."""
+    if hi <= lo:
+        return lo
+    span = hi - lo
+    x = (v - lo) % (2 * span)
+    return lo + (x if x <= span else 2 * span - x)
+
+
+def sample_head(rng: np.random.Generator, hcfg, duration_s: float) -> Dict:
+    """Knots every knot_interval_s from -dt to duration+2dt (Catmull-Rom needs one knot either side)."""
+    dt = float(hcfg.knot_interval_s)
+    n = int(np.ceil(duration_s / dt)) + 4
+    out = {"knot_interval_s": dt}
+    for axis, rng_deg, speed in zip(("yaw", "pitch", "roll"), (hcfg.yaw_deg, hcfg.pitch_deg, hcfg.roll_deg),
+                                    hcfg.drift_deg_per_s):
+        lo, hi = float(rng_deg[0]), float(rng_deg[1])
+        v = _uniform(rng, (lo, hi))
+        knots = [v]
+        for _ in range(n - 1):
+            v = _reflect(v + float(rng.normal(0.0, speed * dt)), lo, hi)
+            knots.append(v)
+        out[axis] = knots
+    return out
+
+
+def _catmull_rom(knots, dt: float, t: float) -> float:
+    """Value at time t of the spline through knots placed at -dt, 0, dt, 2dt, ..."""
+    k = np.asarray(knots, dtype=float)
+    u = t / dt + 1.0  # knot index coordinate
+    i = int(np.clip(np.floor(u), 1, len(k) - 3))
+    s = u - i
+    p0, p1, p2, p3 = k[i - 1], k[i], k[i + 1], k[i + 2]
+    return float(0.5 * ((2 * p1) + (-p0 + p2) * s + (2 * p0 - 5 * p1 + 4 * p2 - p3) * s ** 2
+                        + (-p0 + 3 * p1 - 3 * p2 + p3) * s ** 3))
+
+
+def head_pose(head: Dict, t: float) -> Tuple[float, float, float]:
+    dt = head["knot_interval_s"]
+    return tuple(_catmull_rom(head[a], dt, t) for a in ("yaw", "pitch", "roll"))
+
+
+# ---------------------------------------------------------------------------- gaze
+
+def sample_gaze(rng: np.random.Generator, gcfg, duration_s: float) -> Dict:
+    """Fixations [start_s, yaw, pitch] from before 0 to past the end; saccade durations follow
+    the main sequence, so the eye is in flight for tens of ms between fixations."""
+    fixations = []
+    t = -rng.uniform(0.0, 1.0) * gcfg.fixation_ms / 1000.0 * 2.0
+    shape = 2.0  # gamma shape: fixations rarely shorter than ~100 ms
+    while True:
+        if rng.random() < gcfg.camera_fixation_probability:
+            yaw, pitch = float(rng.normal(0.0, 1.0)), float(rng.normal(0.0, 1.0))  # on the lens, with fixational jitter
+        else:
+            yaw, pitch = _uniform(rng, gcfg.yaw_deg), _uniform(rng, gcfg.pitch_deg)
+        fixations.append([float(t), yaw, pitch])
+        if t > duration_s:
+            break
+        t += float(rng.gamma(shape, gcfg.fixation_ms / 1000.0 / shape))
+    return {"fixations": fixations}
+
+
+def saccade_duration_s(amplitude_deg: float) -> float:
+    return (21.0 + 2.2 * amplitude_deg) / 1000.0  # main sequence (Carpenter 1988)
+
+
+def gaze_direction(gaze: Dict, t: float) -> Tuple[float, float]:
+    """(yaw, pitch) in degrees at time t: the fixation in force, with a smooth saccade into it."""
+    fx = gaze["fixations"]
+    idx = 0
+    for i, f in enumerate(fx):
+        if f[0] <= t:
+            idx = i
+    yaw, pitch = fx[idx][1], fx[idx][2]
+    if idx == 0:
+        return yaw, pitch
+    py, pp = fx[idx - 1][1], fx[idx - 1][2]
+    dur = saccade_duration_s(float(np.hypot(yaw - py, pitch - pp)))
+    s = float(_smoothstep((t - fx[idx][0]) / dur))
+    return py + (yaw - py) * s, pp + (pitch - pp) * s
+
+
+def gaze_units(yaw: float, pitch: float, gcfg) -> Dict[str, float]:
+    """ARKit eyeLook* weights for a gaze; positive yaw looks to the subject's left (the left eye
+    looks out, the right eye in), positive pitch looks up."""
+    down = float(np.clip(-pitch / gcfg.look_down_full_deg, 0.0, 1.0))
+    up = float(np.clip(pitch / gcfg.look_up_full_deg, 0.0, 1.0))
+    to_left = float(np.clip(yaw / gcfg.look_side_full_deg, 0.0, 1.0))
+    to_right = float(np.clip(-yaw / gcfg.look_side_full_deg, 0.0, 1.0))
+    return {
+        "eyeLookDownLeft": down, "eyeLookDownRight": down,
+        "eyeLookUpLeft": up, "eyeLookUpRight": up,
+        "eyeLookOutLeft": to_left, "eyeLookInRight": to_left,
+        "eyeLookInLeft": to_right, "eyeLookOutRight": to_right,
+    }
+
+
+# ---------------------------------------------------------------------------- expressions
+
+def _envelope_params(rng: np.random.Generator, ncfg, duration_s: float) -> Dict:
+    """Onset/offset so that the expression is on for at least part of the clip (often all of it)."""
+    d = max(duration_s, 1e-3)
+    onset = rng.uniform(-d, 0.5 * d)
+    length = rng.uniform(0.5 * d, 2.5 * d)
+    return {"onset_s": float(onset), "offset_s": float(onset + length),
+            "ramp_s": _uniform(rng, ncfg.transition_ms) / 1000.0}
+
+
+def envelope(p: Dict, t: float) -> float:
+    """0 -> 1 -> 0, smooth ramps of ramp_s at onset and offset."""
+    r = max(p["ramp_s"], 1e-6)
+    return float(_smoothstep((t - p["onset_s"]) / r) * (1.0 - _smoothstep((t - p["offset_s"]) / r)))
+
+
+def sample_expressions(seed_seq: np.random.SeedSequence, ncfg, duration_s: float) -> Dict:
+    """Which hard negatives this clip shows, each with its own envelope (they may co-occur).
+    Each negative draws from its own child of ``seed_seq``, so changing one probability leaves
+    the others' samples unchanged."""
+    out: Dict[str, Optional[Dict]] = {}
+    streams = [np.random.default_rng(s) for s in seed_seq.spawn(4)]
+    r = streams[0]
+    out["squint"] = None
+    if r.random() < ncfg.squint_probability:
+        a = _uniform(r, ncfg.squint_amplitude)
+        out["squint"] = {**_envelope_params(r, ncfg, duration_s), "amplitude_left": a,
+                         "amplitude_right": float(np.clip(a + r.normal(0, 0.05), 0, 1))}
+    r = streams[1]
+    out["wide"] = None
+    if r.random() < ncfg.wide_probability:
+        a = _uniform(r, ncfg.wide_amplitude)
+        out["wide"] = {**_envelope_params(r, ncfg, duration_s), "amplitude_left": a,
+                       "amplitude_right": float(np.clip(a + r.normal(0, 0.05), 0, 1))}
+    r = streams[2]
+    out["look_down"] = None
+    if r.random() < ncfg.look_down_probability:
+        out["look_down"] = {**_envelope_params(r, ncfg, duration_s), "pitch_deg": _uniform(r, ncfg.look_down_deg)}
+    r = streams[3]
+    out["talking"] = None
+    if r.random() < ncfg.talking_probability:
+        hz = _uniform(r, ncfg.talking_syllable_hz)
+        n_syll = int(np.ceil(duration_s * hz * 3.5)) + 3  # covers the longest envelope
+        out["talking"] = {**_envelope_params(r, ncfg, duration_s), "syllable_hz": hz,
+                          "phase": float(r.uniform(0.0, 1.0)),
+                          "jaw": [_uniform(r, ncfg.talking_jaw_open) for _ in range(n_syll)],
+                          "funnel": [float(r.uniform(0.0, 0.4)) for _ in range(n_syll)]}
+    return out
+
+
+def expression_state(expr: Dict, t: float) -> Tuple[Dict[str, float], float]:
+    """(face units, extra gaze pitch in degrees) of the clip's expressions at time t."""
+    units: Dict[str, float] = {}
+    pitch_offset = 0.0
+    sq = expr.get("squint")
+    if sq:
+        e = envelope(sq, t)
+        units["eyeSquintLeft"] = e * sq["amplitude_left"]
+        units["eyeSquintRight"] = e * sq["amplitude_right"]
+        units["cheekSquintLeft"] = 0.5 * units["eyeSquintLeft"]  # a squint raises the cheeks too
+        units["cheekSquintRight"] = 0.5 * units["eyeSquintRight"]
+    wd = expr.get("wide")
+    if wd:
+        e = envelope(wd, t)
+        units["eyeWideLeft"] = e * wd["amplitude_left"]
+        units["eyeWideRight"] = e * wd["amplitude_right"]
+        units["browInnerUp"] = 0.5 * e * max(wd["amplitude_left"], wd["amplitude_right"])  # surprise
+    ld = expr.get("look_down")
+    if ld:
+        pitch_offset = -envelope(ld, t) * ld["pitch_deg"]
+    tk = expr.get("talking")
+    if tk:
+        e = envelope(tk, t)
+        ph = tk["syllable_hz"] * (t - tk["onset_s"]) + tk["phase"]
+        k = int(np.clip(np.floor(ph), 0, len(tk["jaw"]) - 1))
+        cycle = float(np.sin(np.pi * (ph - np.floor(ph))) ** 2)  # one open-close per syllable
+        units["jawOpen"] = e * tk["jaw"][k] * cycle
+        units["mouthFunnel"] = e * tk["funnel"][k] * cycle
+        units["mouthLowerDownLeft"] = units["mouthLowerDownRight"] = 0.5 * units["jawOpen"]
+    return units, pitch_offset
+
+
+# ---------------------------------------------------------------------------- camera shake
+
+def sample_shake(rng: np.random.Generator, ccfg) -> Dict:
+    """Two sinusoids per axis (hand tremor + slower sway); amplitude 0 when the camera is steady."""
+    if rng.random() >= ccfg.shake_probability:
+        return {"amplitude_m": 0.0, "hz": [1.0, 1.0], "phases": [[0.0, 0.0]] * 3}
+    return {"amplitude_m": _uniform(rng, ccfg.shake_mm) / 1000.0,
+            "hz": [_uniform(rng, ccfg.shake_hz), _uniform(rng, ccfg.shake_hz) * 0.37],
+            "phases": [[float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0, 2 * np.pi))] for _ in range(3)]}
+
+
+def shake_offset(shake: Dict, t: float) -> Tuple[float, float, float]:
+    """Camera offset (x right, y up, z toward the subject) in metres, |each| <= amplitude."""
+    a = shake["amplitude_m"]
+    if a == 0.0:
+        return (0.0, 0.0, 0.0)
+    f1, f2 = shake["hz"]
+    out = []
+    for axis, (p1, p2) in enumerate(shake["phases"]):
+        scale = 0.3 if axis == 2 else 1.0  # less shake along the optical axis
+        out.append(float(a * scale * 0.5 * (np.sin(2 * np.pi * f1 * t + p1) + np.sin(2 * np.pi * f2 * t + p2))))
+    return tuple(out)

@@ -1,0 +1,150 @@
+"""Camera, lights and background of a clip (pure numpy): plain JSON-able dicts for scene.py.
+
+Conventions (for scene.py): angles in degrees; the camera looks at the face centre from
+``distance_m`` along the face's forward axis, then is shifted so that the face centre lands at
+``offset_fraction`` (x right, y up, fractions of the frame half-size) off the image centre.
+Light azimuth 0 = from the camera's side, positive = toward the subject's left; elevation
+positive = from above. Colours are linear Rec.709 RGB (Blender's scene-linear), max channel 1.
+"""
+import os
+from functools import lru_cache
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from ..config import HDRI_EXTENSIONS, IMAGE_EXTENSIONS, list_media
+
+
+def _uniform(rng: np.random.Generator, lo_hi) -> float:
+    lo, hi = float(lo_hi[0]), float(lo_hi[1])
+    return lo if hi <= lo else float(rng.uniform(lo, hi))
+
+
+def _choice(rng: np.random.Generator, weights: Dict[str, float]) -> str:
+    keys = sorted(k for k, w in weights.items() if w > 0)  # sorted: order of the config file does not matter
+    w = np.array([weights[k] for k in keys], dtype=float)
+    return keys[int(rng.choice(len(keys), p=w / w.sum()))]
+
+
+# ---------------------------------------------------------------------------- colour temperature
+
+_XYZ_TO_LINEAR_SRGB = np.array([[3.2404542, -1.5371385, -0.4985314],
+                                [-0.9692660, 1.8760108, 0.0415560],
+                                [0.0556434, -0.2040259, 1.0572252]])
+
+
+def planckian_xy(kelvin: float) -> Tuple[float, float]:
+    """CIE 1931 (x, y) of a black body at ``kelvin`` (Krystek 1985 rational approximation of the
+    Planckian locus in CIE 1960 (u, v); accurate to ~1e-4 between 1000 K and 15000 K)."""
+    t = float(kelvin)
+    u = (0.860117757 + 1.54118254e-4 * t + 1.28641212e-7 * t * t) / (1.0 + 8.42420235e-4 * t + 7.08145163e-7 * t * t)
+    v = (0.317398726 + 4.22806245e-5 * t + 4.20481691e-8 * t * t) / (1.0 - 2.89741816e-5 * t + 1.61456053e-7 * t * t)
+    d = 2.0 * u - 8.0 * v + 4.0
+    return 3.0 * u / d, 2.0 * v / d
+
+
+def kelvin_to_rgb(kelvin: float) -> List[float]:
+    """Linear Rec.709 RGB of a black body at ``kelvin``, scaled so that the largest channel is 1."""
+    x, y = planckian_xy(kelvin)
+    xyz = np.array([x / y, 1.0, (1.0 - x - y) / y])
+    rgb = np.clip(_XYZ_TO_LINEAR_SRGB @ xyz, 0.0, None)
+    return [float(c) for c in rgb / rgb.max()]
+
+
+# ---------------------------------------------------------------------------- camera
+
+def sample_camera(rng: np.random.Generator, ccfg) -> Dict:
+    return {
+        "distance_m": _uniform(rng, ccfg.distance_m),
+        "focal_length_mm": _uniform(rng, ccfg.focal_length_mm),
+        "sensor_width_mm": float(ccfg.sensor_width_mm),
+        "offset_x": float(rng.uniform(-1.0, 1.0) * ccfg.offset_fraction),
+        "offset_y": float(rng.uniform(-1.0, 1.0) * ccfg.offset_fraction),
+    }
+
+
+def frame_width_m(camera: Dict) -> float:
+    """Width of the scene covered by the frame at the face's distance (pinhole, sensor fit = width)."""
+    return camera["sensor_width_mm"] / camera["focal_length_mm"] * camera["distance_m"]
+
+
+def expected_eye_width_px(camera: Dict, image_width_px: int, eye_width_m: float = 0.03) -> float:
+    """How wide an adult eye (corner to corner, ~30 mm) appears, frontal view: used to check that
+    a config gives the detector enough pixels (BlinkFormer crops 48x48 eye patches)."""
+    return eye_width_m / frame_width_m(camera) * image_width_px
+
+
+# ---------------------------------------------------------------------------- lights
+
+def sample_light_level(rng: np.random.Generator, lcfg) -> Tuple[bool, float]:
+    """(low_light, scale of every light and of the ambient world); its own stream, so that the
+    light level of a clip does not change when the light rig is sampled differently."""
+    low = bool(rng.random() < lcfg.low_light_probability)
+    return low, (_uniform(rng, lcfg.low_light_scale) if low else 1.0)
+
+
+def sample_lights(rng: np.random.Generator, lcfg, scale: float = 1.0) -> List[Dict]:
+    """The lights, the first is the key. Each: kind (point|area|sun), power_w (point/area, W) or
+    strength (sun, W/m^2), azimuth_deg, elevation_deg, distance_m, size_m, colour_temperature_k
+    and its rgb. ``scale`` dims them all (low light)."""
+    n = int(rng.integers(int(lcfg.count[0]), int(lcfg.count[1]) + 1))
+    lights = []
+    for i in range(n):
+        kind = _choice(rng, lcfg.kind_weights)
+        kelvin = _uniform(rng, lcfg.colour_temperature_k)
+        power = _uniform(rng, lcfg.sun_strength if kind == "sun" else lcfg.power_w)
+        if i > 0:
+            power *= float(rng.uniform(0.2, 0.8))  # fill and rim lights are weaker than the key
+        lights.append({
+            "kind": kind,
+            ("strength" if kind == "sun" else "power_w"): power * scale,
+            "azimuth_deg": _uniform(rng, lcfg.azimuth_deg),
+            "elevation_deg": _uniform(rng, lcfg.elevation_deg),
+            "distance_m": _uniform(rng, lcfg.distance_m),
+            "size_m": _uniform(rng, lcfg.area_size_m) if kind == "area" else 0.05,
+            "colour_temperature_k": kelvin,
+            "rgb": kelvin_to_rgb(kelvin),
+        })
+    return lights
+
+
+# ---------------------------------------------------------------------------- background
+
+@lru_cache(maxsize=16)
+def _media(folder: str, extensions: Tuple[str, ...]) -> Tuple[str, ...]:
+    return tuple(list_media(folder, extensions))  # listed once per process (a million clips, one listdir)
+
+
+def sample_background(rng: np.random.Generator, bcfg, world_strength=(0.1, 1.0), light_scale: float = 1.0) -> Dict:
+    """kind (texture|image|hdri|sky) and its parameters; world_strength is the ambient light the
+    background gives (dimmed with the lights in a low-light clip); distance_m: backdrop plane
+    behind the head (texture/image)."""
+    kind = _choice(rng, bcfg.kind_weights)
+    out = {"kind": kind, "blur": _uniform(rng, bcfg.blur),
+           "world_strength": _uniform(rng, world_strength) * light_scale,
+           "distance_m": float(rng.uniform(0.6, 1.5))}
+    if kind == "texture":
+        out.update({
+            "texture_kind": bcfg.texture_kinds[int(rng.integers(len(bcfg.texture_kinds)))],
+            "texture_scale": _uniform(rng, bcfg.texture_scale),
+            "colour_a": [float(c) for c in rng.uniform(0.0, 1.0, 3)],
+            "colour_b": [float(c) for c in rng.uniform(0.0, 1.0, 3)],
+            "detail": float(rng.uniform(0.0, 8.0)),
+            "distortion": float(rng.uniform(0.0, 2.0)),
+            "seed": int(rng.integers(0, 2 ** 31 - 1)),  # the texture's own offset, for variety
+        })
+    elif kind == "image":
+        names = _media(os.path.abspath(bcfg.image_dir), IMAGE_EXTENSIONS)
+        out.update({"path": os.path.join(os.path.abspath(bcfg.image_dir), names[int(rng.integers(len(names)))]),
+                    "flip": bool(rng.random() < 0.5), "zoom": float(rng.uniform(1.0, 1.5)),
+                    "pan_x": float(rng.uniform(-1.0, 1.0)), "pan_y": float(rng.uniform(-1.0, 1.0))})
+    elif kind == "hdri":
+        names = _media(os.path.abspath(bcfg.hdri_dir), HDRI_EXTENSIONS)
+        out.update({"path": os.path.join(os.path.abspath(bcfg.hdri_dir), names[int(rng.integers(len(names)))]),
+                    "rotation_deg": float(rng.uniform(0.0, 360.0)), "strength": _uniform(rng, bcfg.hdri_strength)})
+    else:  # procedural sky (Blender's Nishita/Hosek sky texture)
+        out.update({"sun_elevation_deg": _uniform(rng, bcfg.sky_sun_elevation_deg),
+                    "sun_rotation_deg": float(rng.uniform(0.0, 360.0)),
+                    "air_density": float(rng.uniform(0.5, 3.0)), "dust_density": float(rng.uniform(0.0, 5.0)),
+                    "strength": float(rng.uniform(0.2, 1.0))})
+    return out

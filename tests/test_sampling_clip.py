@@ -1,0 +1,203 @@
+"""ClipSpec: determinism, independence, CSV round trip, frame states, hard negatives."""
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from generator.config import GeneratorConfig, load_config
+from generator.sampling import UNIT_NAMES, ClipSpec, clip_id_for, sample_clip
+from generator.sampling import blink as B
+from generator.sampling import motion
+
+CFG = GeneratorConfig()
+
+
+def _csv_round_trip(specs):
+    rows = [s.to_row() for s in specs]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    buf.seek(0)
+    return list(csv.DictReader(buf))  # every value a string, as a CSV reader gives it
+
+
+def test_deterministic_per_seed_and_clip_and_independent_of_other_clips():
+    a = sample_clip(CFG, 17)
+    for i in range(5):  # sampling other clips in between changes nothing
+        sample_clip(CFG, i)
+    assert sample_clip(CFG, 17) == a
+    assert a.clip_id == clip_id_for(CFG, 17) == "0000_0000017"
+    other_seed = load_config(None, {"seed": 1})
+    assert sample_clip(other_seed, 17).blink_events != a.blink_events or \
+        sample_clip(other_seed, 17).camera != a.camera
+    assert sample_clip(CFG, 18).camera != a.camera
+    more = load_config(None, {"n_clips": 5000})
+    assert sample_clip(more, 17) == a  # growing the dataset keeps existing clips
+
+
+def test_aspects_are_independent_streams():
+    base = [sample_clip(CFG, i) for i in range(30)]
+    changed_cfg = load_config(None, {"negatives.talking_probability": 0.9, "lighting.count": [3, 3]})
+    changed = [sample_clip(changed_cfg, i) for i in range(30)]
+    for a, b in zip(base, changed):
+        assert a.blink_events == b.blink_events and a.head == b.head and a.camera == b.camera
+        assert a.gaze == b.gaze and a.identity == b.identity and a.background == b.background
+        assert a.expressions["squint"] == b.expressions["squint"]  # one negative's change leaves the others
+    assert sum(bool(s.expressions["talking"]) for s in changed) > sum(bool(s.expressions["talking"]) for s in base)
+
+
+def test_row_round_trip_through_csv_strings_is_exact():
+    cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 300})
+    specs = [sample_clip(CFG, i) for i in range(20)] + [sample_clip(cfg, i) for i in range(3)]
+    rows = _csv_round_trip(specs)
+    for row, spec in zip(rows, specs):
+        back = ClipSpec.from_row(row)
+        assert back == spec
+        assert back.frame_state(7) == spec.frame_state(7)
+        assert int(row["blink"]) == spec.clip_blink_label() and int(row["cut_event"]) == spec.cut_event()
+        assert row["subject_id"] == spec.subject_id and float(row["fps"]) == spec.fps
+
+
+def test_from_row_errors_name_clip_and_column():
+    row = sample_clip(CFG, 0).to_row()
+    bad = dict(row, blink_events="[{not json")
+    with pytest.raises(ValueError, match=r"clip 0000_0000000: column 'blink_events'"):
+        ClipSpec.from_row(bad)
+    missing = {k: v for k, v in row.items() if k != "camera"}
+    with pytest.raises(ValueError, match=r"column 'camera' is missing"):
+        ClipSpec.from_row(missing)
+    with pytest.raises(ValueError, match=r"column 'n_frames' must be int"):
+        ClipSpec.from_row(dict(row, n_frames="13.5"))
+
+
+def test_frame_state_contract():
+    spec = sample_clip(CFG, 3)
+    for t in range(spec.n_frames):
+        fs = spec.frame_state(t)
+        assert set(UNIT_NAMES) <= set(fs.units) and all(0.0 <= v <= 1.0 for v in fs.units.values())
+        assert set(fs.phase) == {"left", "right"} and set(fs.blink_id) == {"left", "right"}
+        assert fs.units["eyeBlinkLeft"] == fs.blink_weight["left"]
+        assert len(fs.camera_shake) == 3
+        h = CFG.head
+        assert h.yaw_deg[0] - 3 <= fs.head_yaw <= h.yaw_deg[1] + 3
+    with pytest.raises(IndexError):
+        spec.frame_state(spec.n_frames)
+
+
+def _clips_with(cfg, n=200):
+    return [sample_clip(cfg, i) for i in range(n)]
+
+
+def test_labels_balanced_and_match_frames():
+    specs = _clips_with(CFG, 200)
+    labels = np.array([s.clip_blink_label() for s in specs])
+    assert 0.4 < labels.mean() < 0.6
+    for s in specs:
+        states = [s.frame_state(t) for t in range(s.n_frames)]
+        if s.clip_blink_label():
+            # the frame at an event's peak is 'closed' in at least one eye
+            assert any(fs.phase[e] == "closed" for fs in states for e in ("left", "right"))
+        if not s.blink_events:
+            assert all(fs.phase[e] == "open" and fs.blink_id[e] == -1 for fs in states for e in ("left", "right"))
+
+
+def test_hard_negatives_are_labelled_without_blinks():
+    cfg = load_config(None, {"blink.clip_blink_probability": 0.0, "blink.edge_event_probability": 0.0,
+                             "negatives.squint_probability": 1.0, "negatives.look_down_probability": 1.0,
+                             "negatives.talking_probability": 1.0, "negatives.wide_probability": 0.0,
+                             "head.drift_deg_per_s": [0, 0, 0]})
+    for spec in _clips_with(cfg, 20):
+        assert spec.clip_blink_label() == 0 and not spec.blink_events
+        states = [spec.frame_state(t) for t in range(spec.n_frames)]
+        assert all(fs.phase["left"] == "open" and fs.blink_id["left"] == -1 for fs in states)
+        assert all(fs.units["eyeBlinkLeft"] == 0.0 for fs in states)
+        assert max(fs.units["eyeSquintLeft"] for fs in states) > 0.0
+        assert max(fs.units["jawOpen"] for fs in states) > 0.0
+        ld = spec.expressions["look_down"]
+        t_on = [fs for fs in states if ld["onset_s"] + ld["ramp_s"] <= fs.time_s <= ld["offset_s"]]
+        for fs in t_on:  # fully looking down: gaze lowered and the lids follow via eyeLookDown
+            assert fs.gaze_pitch <= CFG.gaze.pitch_deg[1] - ld["pitch_deg"] + 1e-6
+            assert fs.units["eyeLookDownLeft"] > 0.0
+
+
+def test_talking_oscillates_at_syllable_rate():
+    cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 240, "clip.fps": 60.0,
+                             "negatives.talking_probability": 1.0, "negatives.transition_ms": [0, 0]})
+    for i in range(5):
+        spec = sample_clip(cfg, i)
+        tk = spec.expressions["talking"]
+        jaw = np.array([spec.frame_state(t).units["jawOpen"] for t in range(spec.n_frames)])
+        on = np.array([tk["onset_s"] <= t / 60.0 <= tk["offset_s"] for t in range(spec.n_frames)])
+        if on.sum() < 90:
+            continue
+        x = jaw[on] - jaw[on].mean()
+        spectrum = np.abs(np.fft.rfft(x, n=4096))
+        freqs = np.fft.rfftfreq(4096, 1 / 60.0)
+        f = freqs[spectrum.argmax()]
+        assert 3.5 <= f <= 5.5, f  # syllables at 4-5 Hz (jaw opens once per syllable)
+
+
+def test_head_motion_smooth_and_bounded():
+    cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 150})
+    for i in range(3):
+        spec = sample_clip(cfg, i)
+        pose = np.array([motion.head_pose(spec.head, t / spec.fps)[:2] for t in range(150)])
+        step = np.abs(np.diff(pose, axis=0)).max()
+        assert step < 2.0  # degrees per frame at 30 fps: no jumps
+        acc = np.abs(np.diff(pose, 2, axis=0)).max()
+        assert acc < 0.5  # C1 spline: velocity changes gradually
+        assert pose[:, 1].min() >= CFG.head.pitch_deg[0] - 3 and pose[:, 1].max() <= CFG.head.pitch_deg[1] + 3
+
+
+def test_gaze_has_fixations_and_fast_saccades():
+    cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 600, "clip.fps": 100.0,
+                             "negatives.look_down_probability": 0.0})
+    spec = sample_clip(cfg, 0)
+    g = np.array([[spec.frame_state(t).gaze_yaw, spec.frame_state(t).gaze_pitch] for t in range(600)])
+    speed = np.hypot(*np.diff(g, axis=0).T) * 100.0  # deg/s
+    assert np.mean(speed < 1.0) > 0.7  # mostly fixating
+    assert speed.max() > 100.0  # saccades are fast
+
+
+def test_video_mode_uses_rate_model():
+    cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 30 * 120,
+                             "negatives.talking_probability": 0.0, "negatives.look_down_probability": 0.0})
+    n_events, minutes = 0, 0.0
+    for i in range(10):
+        spec = sample_clip(cfg, i)
+        n_events += sum(1 for e in spec.blink_events if e.span_s()[0] >= 0)
+        minutes += spec.duration_s / 60
+        rate = spec.identity.blink_rate_per_min
+        assert abs(len(spec.blink_events) / (spec.duration_s / 60) - rate) < 4 * np.sqrt(rate * 2) + 3
+    assert 8 < n_events / minutes < 35
+
+
+def test_lights_background_camera_ranges(tmp_path):
+    (tmp_path / "b.png").write_bytes(b"x")
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    cfg = load_config(None, {"background.kind_weights": {"image": 1.0}, "background.image_dir": str(tmp_path)})
+    specs = _clips_with(cfg, 100)
+    assert {s.background["path"] for s in specs} == {str(tmp_path / "a.jpg"), str(tmp_path / "b.png")}
+    low = np.mean([s.low_light for s in specs])
+    assert 0.03 < low < 0.35
+    for s in specs:
+        assert 1 <= len(s.lights) <= 3
+        for light in s.lights:
+            assert light["kind"] in ("point", "area", "sun")
+            assert 2700 <= light["colour_temperature_k"] <= 6500 and max(light["rgb"]) == pytest.approx(1.0)
+        assert 0.35 <= s.camera["distance_m"] <= 0.6 and abs(s.camera["offset_x"]) <= 0.1
+    json.dumps([s.to_row() for s in specs])  # everything is JSON-able
+
+
+def test_sampling_is_fast_enough_for_a_million_clips():
+    import time
+    t0 = time.perf_counter()
+    for i in range(50):
+        s = sample_clip(CFG, i)
+        for t in range(s.n_frames):
+            s.frame_state(t)
+    per_clip = (time.perf_counter() - t0) / 50
+    assert per_clip < 0.1  # far below a rendered frame's cost
