@@ -92,7 +92,9 @@ def main(argv=None) -> int:
             result = pool.RunResult()
         elif getattr(args, "ray", None):
             result = pool.render_with_ray(out, record["config"], todo, clip_ids, progress,
-                                          address=args.ray, n_workers=getattr(args, "workers", None))
+                                          address=args.ray,
+                                          # --workers N: N actors; left at 1: one per cluster CPU
+                                          n_workers=workers if workers > 1 else None)
         elif workers == 1:
             from generator.worker import ClipRenderer
             try:

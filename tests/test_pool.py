@@ -64,15 +64,22 @@ def children(pid):
 
 def wait_mid_clip(out, proc, need_committed=0, timeout=300):
     """Block until a clip is being rendered (a temp frame dir holds a PNG) and
-    ``need_committed`` clips are complete."""
+    ``need_committed`` clips are complete. Returns the pid of a worker rendering a clip
+    (temp frame dirs are named <clip_id>.<host>.<pid>.frames)."""
     t0 = time.time()
     partial = out / writers.PARTIAL_DIR
     while time.time() - t0 < timeout:
         assert proc.poll() is None, "render finished before it could be interrupted"
         dirs = [partial / d for d in os.listdir(partial)] if partial.is_dir() else []
-        busy = any(d.is_dir() and any(n.endswith(".png") for n in os.listdir(d)) for d in dirs if d.exists())
+        busy = []
+        for d in dirs:
+            try:
+                if d.name.endswith(".frames") and any(n.endswith(".png") for n in os.listdir(d)):
+                    busy.append(int(d.name.split(".")[-2]))
+            except (OSError, ValueError):
+                pass  # committed (renamed) meanwhile
         if busy and len(writers.completed_clip_ids(str(out))) >= need_committed:
-            return
+            return busy[0]
         time.sleep(0.05)
     raise AssertionError("no clip started rendering in time")
 
@@ -111,10 +118,9 @@ def test_killed_worker_clip_is_retried_by_a_replacement(reference, tmp_path):
     proc = subprocess.Popen(render_cmd(out, "--workers", "2"), cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_mid_clip(out, proc)
-        victims = children(proc.pid)
-        assert victims, "no worker processes found"
-        os.kill(victims[0], signal.SIGKILL)
+        victim = wait_mid_clip(out, proc)
+        assert victim in children(proc.pid), "the rendering pid is not one of the pool's workers"
+        os.kill(victim, signal.SIGKILL)
         _, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
