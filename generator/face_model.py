@@ -344,7 +344,7 @@ class FaceModel:
         d = self.pupil(verts, eye) - self.eye_centre(verts, eye)
         return d / np.linalg.norm(d)
 
-    def _eye_up(self, verts: np.ndarray, eye: str) -> np.ndarray:
+    def eye_up(self, verts: np.ndarray, eye: str) -> np.ndarray:
         """Unit vector pointing from the lower to the upper lid: perpendicular to the corner line and to
         the direction from the corners' midpoint to the eyeball centre (so it rotates with the head)."""
         li = self.landmark_index[_eye(eye)]
@@ -368,7 +368,7 @@ class FaceModel:
         meet slightly in front of or beside each other.
         """
         li = self.landmark_index[_eye(eye)]
-        return float(np.dot(verts[li["upper"]] - verts[li["lower"]], self._eye_up(verts, eye)))
+        return float(np.dot(verts[li["upper"]] - verts[li["lower"]], self.eye_up(verts, eye)))
 
     def neutral_aperture(self, identity_verts: np.ndarray, eye: str) -> float:
         """Aperture of the identity with no units and straight gaze: closure 0 for this subject."""
