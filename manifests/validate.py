@@ -162,9 +162,12 @@ def _frame_numbers(rep, file, df) -> None:
     agg = pd.DataFrame({"n": g.nunique(), "lo": g.min(), "hi": g.max()})
     agg["first"] = pd.Series(sub.index, index=sub.index).groupby(sub["clip_id"], sort=False).min()
     bad = agg[(agg["lo"] != 0) | (agg["hi"] != agg["n"] - 1)]  # n unique values in 0..n-1 <=> exactly 0..n-1
+    if bad.empty:
+        return
+    present = sub[sub["clip_id"].isin(bad.index)].groupby("clip_id", sort=False)["frame"].agg(
+        lambda s: set(s.astype(int)))
     for clip_id, a in bad.iterrows():
-        present = set(sub.loc[sub["clip_id"] == clip_id, "frame"].astype(int))
-        missing = sorted(set(range(int(a["hi"]) + 1)) - present)
+        missing = sorted(set(range(int(a["hi"]) + 1)) - present[clip_id])
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
         msg = f"frames of clip {clip_id!r} must be 0..n-1 with no gaps"
         msg += f"; missing {shown}" if missing else f"; they start at {int(a['lo'])}"
@@ -172,22 +175,27 @@ def _frame_numbers(rep, file, df) -> None:
 
 
 def _clip_level(rep, file, df) -> None:
-    """Clip-level values must be the same on every frame of a clip."""
+    """Clip-level values must be the same on every frame of a clip: the first row of the clip
+    whose value differs from the clip's first row is reported (once per clip and column)."""
     if "clip_id" not in df.columns:
         return
+    sub = df[df["clip_id"].notna()]
+    first = _first_index(sub, ["clip_id"])
     for col in schema.CLIP_LEVEL_COLUMNS:
         if col == "clip_id" or col not in df.columns:
             continue
-        sub = df[["clip_id", col]].dropna(subset=["clip_id"])
-        n = sub.groupby("clip_id", sort=False)[col].nunique(dropna=False)
-        for clip_id in n.index[n > 1]:
-            rows = sub[sub["clip_id"] == clip_id][col]
-            first = rows.iloc[0]
-            differs = ~((rows == first).fillna(False) | (rows.isna() & pd.isna(first)))
-            i = differs.idxmax()
+        v = sub[col]
+        ref = pd.Series(v.loc[first.to_numpy()].to_numpy(), index=v.index)
+        same = (v == ref).fillna(False) | (v.isna() & ref.isna())
+        differs = ~same.astype(bool)
+        if not differs.any():
+            continue
+        rows = sub.loc[differs, ["clip_id"]].drop_duplicates("clip_id")
+        for i in rows.index:
+            j = first.at[i]
             rep.add(file, csv_line(i), col,
-                    f"{_fmt(rows.at[i])} differs from {_fmt(first)} at line {csv_line(rows.index[0])}: "
-                    f"a clip-level value must be the same on every frame of clip {clip_id!r}")
+                    f"{_fmt(v.at[i])} differs from {_fmt(v.at[j])} at line {csv_line(j)}: a clip-level "
+                    f"value must be the same on every frame of clip {sub['clip_id'].at[i]!r}")
 
 
 def _paths(rep, file, root: Path, df, col) -> None:
