@@ -118,7 +118,7 @@ class NegativesConfig:
     wide_probability: float = 0.1  # surprise/attention: a wider aperture is the opposite error of a partial blink
     wide_amplitude: List[float] = field(default_factory=lambda: [0.3, 1.0])  # eyeWide weight
     look_down_probability: float = 0.15  # looking down narrows the aperture without a blink (DESIGN 5)
-    look_down_deg: List[float] = field(default_factory=lambda: [10.0, 35.0])  # extra downward gaze pitch
+    look_down_deg: List[float] = field(default_factory=lambda: [10.0, 25.0])  # extra downward gaze pitch: reading a phone or desk is ~15-25 deg below the horizon
     talking_probability: float = 0.2  # conversation: jaw and mouth move, blinks are more frequent
     talking_syllable_hz: List[float] = field(default_factory=lambda: [4.0, 5.0])  # syllable rate of speech ~4-5 Hz
     talking_jaw_open: List[float] = field(default_factory=lambda: [0.1, 0.4])  # jawOpen peak weight per syllable
@@ -140,9 +140,6 @@ class GazeConfig:
     pitch_deg: List[float] = field(default_factory=lambda: [-10.0, 10.0])  # vertical range is smaller than horizontal in natural viewing
     camera_fixation_probability: float = 0.5  # half the fixations are on the camera (video call / movie close-up)
     fixation_ms: float = 300.0  # mean fixation duration (gamma distributed)
-    look_down_full_deg: float = 30.0  # eyeLookDown weight 1 at this downward pitch (the lid follows the eye)
-    look_up_full_deg: float = 30.0  # eyeLookUp weight 1 at this upward pitch
-    look_side_full_deg: float = 35.0  # eyeLookIn/Out weight 1 at this yaw (the oculomotor range is ~+-45 deg)
 
 
 @dataclass
@@ -417,8 +414,7 @@ def _validate(cfg: GeneratorConfig):
     _range(g, "yaw_deg", p, -60.0, 60.0)
     _range(g, "pitch_deg", p, -60.0, 60.0)
     _prob(g, "camera_fixation_probability", p)
-    for name in ("fixation_ms", "look_down_full_deg", "look_up_full_deg", "look_side_full_deg"):
-        _positive(g, name, p)
+    _positive(g, "fixation_ms", p)
 
     cam, p = cfg.camera, "camera"
     _range(cam, "distance_m", p, 1e-3)

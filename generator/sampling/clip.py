@@ -56,8 +56,8 @@ class FrameState:
     head_yaw: float  # degrees, head relative to the camera
     head_pitch: float
     head_roll: float
-    gaze_yaw: float  # degrees; positive looks to the subject's left
-    gaze_pitch: float  # degrees; positive looks up
+    gaze_yaw: float  # degrees, the whole eye direction; positive looks to the subject's left
+    gaze_pitch: float  # degrees; positive looks up (FaceModel.pose_vertices makes the lids follow)
     camera_shake: Tuple[float, float, float]  # metres (x right, y up, z toward the subject)
     phase: Dict[str, str]  # per eye: open|closing|closed|opening
     blink_id: Dict[str, int]  # per eye: event id, -1 outside events
@@ -78,7 +78,6 @@ class ClipSpec:
     subsamples: int
     shutter: float
     closed_band: float
-    look_full_deg: List[float]  # eyeLook units reach 1 at [down, up, side] degrees
     identity: Identity
     blink_events: List[BlinkEvent]
     head: Dict
@@ -135,10 +134,10 @@ class ClipSpec:
             units["eyeBlinkLeft" if eye == "left" else "eyeBlinkRight"] = w
         expr_units, pitch_offset = motion.expression_state(self.expressions, time_s)
         units.update(expr_units)
+        # gaze angles are the whole eye direction; the face model derives the lid-following
+        # eyeLook* weights from them, so eyeLook* stay 0 here (both would turn the eye twice)
         yaw, pitch = motion.gaze_direction(self.gaze, time_s)
         pitch += pitch_offset
-        down, up, side = self.look_full_deg
-        units.update(motion.gaze_units(yaw, pitch, _GazeScale(down, up, side)))
         hy, hp, hr = motion.head_pose(self.head, time_s)
         return FrameState(frame=int(t), time_s=time_s, units=units, head_yaw=hy, head_pitch=hp, head_roll=hr,
                           gaze_yaw=float(yaw), gaze_pitch=float(pitch),
@@ -146,7 +145,7 @@ class ClipSpec:
                           phase=phase, blink_id=ids, blink_weight=weight)
 
     # -- clips.csv
-    _JSON_FIELDS = ("resolution", "look_full_deg", "identity", "blink_events", "head", "gaze", "expressions",
+    _JSON_FIELDS = ("resolution", "identity", "blink_events", "head", "gaze", "expressions",
                     "shake", "camera", "lights", "background", "render")
     _SCALARS = {"clip_id": str, "clip_index": int, "seed": int, "subject_index": int, "subject_id": str,
                 "n_frames": int, "fps": float, "mode": str, "subsamples": int, "shutter": float,
@@ -204,11 +203,6 @@ class ClipSpec:
         if kwargs["version"] != SPEC_VERSION:
             raise ValueError(f"clips.csv clip {clip}: spec version {kwargs['version']} (this code reads {SPEC_VERSION})")
         return cls(**kwargs)
-
-
-class _GazeScale:
-    def __init__(self, down, up, side):
-        self.look_down_full_deg, self.look_up_full_deg, self.look_side_full_deg = down, up, side
 
 
 def _parse_scalar(row: Dict, name: str, typ, clip):
@@ -270,13 +264,11 @@ def sample_clip(cfg, clip_index: int) -> ClipSpec:
     lights = sample_lights(_stream(cfg, clip_index, "lights"), cfg.lighting, light_scale)
     background = sample_background(_stream(cfg, clip_index, "background"), cfg.background,
                                    cfg.lighting.world_strength, light_scale)
-    g = cfg.gaze
     return ClipSpec(
         clip_id=clip_id_for(cfg, clip_index), clip_index=clip_index, seed=int(cfg.seed),
         subject_index=subject_index, subject_id=subject_name(cfg.seed, subject_index),
         n_frames=n_frames, fps=fps, resolution=[int(v) for v in c.resolution], mode=c.mode,
         subsamples=int(c.subsamples), shutter=float(c.shutter), closed_band=float(cfg.blink.closed_band),
-        look_full_deg=[float(g.look_down_full_deg), float(g.look_up_full_deg), float(g.look_side_full_deg)],
         identity=identity, blink_events=events,
         head=motion.sample_head(_stream(cfg, clip_index, "head"), cfg.head, duration),
         gaze=motion.sample_gaze(_stream(cfg, clip_index, "gaze"), cfg.gaze, duration),

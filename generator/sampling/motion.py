@@ -6,9 +6,12 @@ any time t (s) by a pure function, so a frame's state depends on (spec, t) only.
 - head: Catmull-Rom splines through random-walk knots (yaw/pitch/roll), start inside the
   configured range, drifting at drift_deg_per_s (SynBlink: start within +-2 deg, end within +-10).
 - gaze: fixations (gamma durations) joined by saccades whose duration follows the main sequence
-  (about 21 + 2.2 ms per degree); eyeLook* units follow the gaze so the lids follow the eye.
+  (about 21 + 2.2 ms per degree). The gaze angles are the whole eye direction: the face model
+  turns them into the eyeLook* lid weights (its own calibration), so the lids follow the eye and
+  frame states leave eyeLook* at 0 (setting both would turn the eye twice).
 - hard negatives, no blink involved, labelled truthfully by the geometry: squint (eyeSquint*),
-  wide eyes (eyeWide*), looking down (extra downward gaze -> eyeLookDown*, narrower aperture),
+  wide eyes (eyeWide*), looking down (extra downward gaze pitch; the face model lowers the lids
+  with eyeLookDown* as the eye turns: a narrower aperture without a blink),
   talking (jawOpen / mouth units at a syllable rate of 4-5 Hz).
 """
 from typing import Dict, Optional, Tuple
@@ -108,21 +111,6 @@ def gaze_direction(gaze: Dict, t: float) -> Tuple[float, float]:
     dur = saccade_duration_s(float(np.hypot(yaw - py, pitch - pp)))
     s = float(_smoothstep((t - fx[idx][0]) / dur))
     return py + (yaw - py) * s, pp + (pitch - pp) * s
-
-
-def gaze_units(yaw: float, pitch: float, gcfg) -> Dict[str, float]:
-    """ARKit eyeLook* weights for a gaze; positive yaw looks to the subject's left (the left eye
-    looks out, the right eye in), positive pitch looks up."""
-    down = float(np.clip(-pitch / gcfg.look_down_full_deg, 0.0, 1.0))
-    up = float(np.clip(pitch / gcfg.look_up_full_deg, 0.0, 1.0))
-    to_left = float(np.clip(yaw / gcfg.look_side_full_deg, 0.0, 1.0))
-    to_right = float(np.clip(-yaw / gcfg.look_side_full_deg, 0.0, 1.0))
-    return {
-        "eyeLookDownLeft": down, "eyeLookDownRight": down,
-        "eyeLookUpLeft": up, "eyeLookUpRight": up,
-        "eyeLookOutLeft": to_left, "eyeLookInRight": to_left,
-        "eyeLookInLeft": to_right, "eyeLookOutRight": to_right,
-    }
 
 
 # ---------------------------------------------------------------------------- expressions
