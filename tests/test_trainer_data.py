@@ -295,3 +295,16 @@ def test_augment_is_deterministic_and_temporally_consistent(tiny_root):
     assert not torch.equal(a, ds[2]["frames"])
     with pytest.raises(ValueError, match="flip_p"):
         AugmentConfig(flip_p=2)
+
+
+def test_color_matrix_is_identity_at_rest_and_greys_at_zero_saturation():
+    from trainer.augment import color_matrix
+    np.testing.assert_allclose(color_matrix(1, 1, 1, 0, mean_gray=100), np.c_[np.eye(3), np.zeros(3)], atol=1e-9)
+    m = color_matrix(1, 1, 0, 0, mean_gray=100)
+    rgb = np.array([200.0, 50.0, 10.0])
+    y = m[:, :3] @ rgb + m[:, 3]
+    np.testing.assert_allclose(y, np.full(3, 0.299 * 200 + 0.587 * 50 + 0.114 * 10), atol=1e-6)
+    m = color_matrix(1.5, 1, 1, 0, mean_gray=100)
+    np.testing.assert_allclose(m[:, :3] @ rgb + m[:, 3], 1.5 * rgb, atol=1e-6)
+    m = color_matrix(1, 0.5, 1, 0, mean_gray=100)  # contrast pulls towards the window's mean grey
+    np.testing.assert_allclose(m[:, :3] @ rgb + m[:, 3], 100 + 0.5 * (rgb - 100), atol=1e-6)

@@ -214,6 +214,11 @@ class EyeWindowDataset(Dataset):
         self.samples["clip_id"] = np.asarray(clip_names)[self.samples["clip"].to_numpy(np.int64)] if len(samples) else []
         self._closure = (np.concatenate(closures) if closures else np.zeros((0, self.window))).astype(np.float32)
         self._rows = np.concatenate(cache_rows) if cache_rows else np.zeros((0, self.window), np.int64)
+        # plain arrays for __getitem__ (pandas row access costs more than a cached crop read)
+        self._eye = self.samples["eye"].to_numpy(np.int64)
+        self._blink = self.samples["blink"].to_numpy(np.float32)
+        self._start = self.samples["start"].to_numpy(np.int64)
+        self._clip_id = self.samples["clip_id"].to_numpy(object)
         if len(self.samples) == 0:
             raise ManifestError(self.frames_csv, f"no samples (split={split!r}, eyes={self.eyes}, "
                                 f"{n} rows): nothing to train on")
@@ -260,7 +265,7 @@ class EyeWindowDataset(Dataset):
 
     def crops(self, i: int) -> np.ndarray:
         """The raw (unaugmented) uint8 crops [T,3,S,S] of sample i."""
-        rows, e = self._rows[i], int(self.samples["eye"].iat[i])
+        rows, e = self._rows[i], int(self._eye[i])
         if self.cache_path is not None:
             if self._cache_arr is None or self._cache_pid != os.getpid():  # one map per worker process
                 self._cache_arr, self._cache_pid = crop_cache.open_cache(self.cache_path), os.getpid()
@@ -274,14 +279,13 @@ class EyeWindowDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         if not 0 <= i < len(self):
             raise IndexError(i)
-        s = self.samples.iloc[i]
         item = {
             "frames": torch.from_numpy(self.crops(i)),
             "closure": torch.from_numpy(self._closure[i].copy()),
-            "blink": torch.tensor(s["blink"], dtype=torch.float32),
-            "eye": torch.tensor(int(s["eye"]), dtype=torch.int64),
-            "clip_id": str(s["clip_id"]),
-            "start": int(s["start"]),
+            "blink": torch.tensor(self._blink[i], dtype=torch.float32),
+            "eye": torch.tensor(self._eye[i], dtype=torch.int64),
+            "clip_id": str(self._clip_id[i]),
+            "start": int(self._start[i]),
         }
         if self.augment is not None:
             g = torch.Generator().manual_seed(hash((self.seed, self.epoch, i)) & (2**63 - 1))
