@@ -45,6 +45,11 @@ def test_eye_state_adapter_on_real_images(eye_state_src, tmp_path):
         assert (r["left_outer_x"], r["left_inner_x"]) == (r["width"], 0)  # the crop is the eye
     src_img = cv2.imread(str(eye_state_src / "Closed" / "_241.jpg"), cv2.IMREAD_UNCHANGED)
     assert src_img.shape[2] == 4
+    # real JPEGs are copied byte for byte; the PNGs named .jpg are re-encoded as .png
+    image = dict(zip(pd.read_csv(out / "clips.csv")["source"], frames["image"]))
+    assert image["Closed/_241.jpg"].endswith(".png") and image["Closed/_2.jpg"].endswith(".png")
+    assert image["Open/_0.jpg"].endswith(".jpg")
+    assert (out / image["Open/_0.jpg"]).read_bytes() == (eye_state_src / "Open" / "_0.jpg").read_bytes()
     assert json.loads((out / "dataset.json").read_text())["use"].startswith("evaluation only")
 
 

@@ -38,6 +38,24 @@ def read_image_bgr(path: Path) -> np.ndarray:
     return img
 
 
+def store_frame(src: Path, img: np.ndarray, dst_no_suffix: Path) -> Path:
+    """Put one frame into the dataset: a real 3-channel JPEG is copied byte for byte (no second
+    lossy encoding, 4x smaller than PNG); anything else is written as PNG from `img`.
+    Returns the path written (with its suffix)."""
+    with open(src, "rb") as f:
+        is_jpeg = f.read(3) == b"\xff\xd8\xff"
+    if is_jpeg and img.ndim == 3 and img.shape[2] == 3:
+        raw = cv2.imdecode(np.fromfile(str(src), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        if raw is not None and raw.ndim == 3 and raw.shape[2] == 3:
+            dst = dst_no_suffix.with_suffix(".jpg")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            return dst
+    dst = dst_no_suffix.with_suffix(".png")
+    save_png(img, dst)
+    return dst
+
+
 def save_png(img: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), img):

@@ -2,8 +2,9 @@
 
     SRC/Open/*.jpg, SRC/Closed/*.jpg   (folder names case-insensitive; other subfolders ignored)
 
-Each image becomes a 1-frame clip: frames/<clip_id>/0000.png (re-encoded as PNG: some .jpg files
-are really PNG, some are RGBA). The crop IS the eye, so the eye corners are the middle of the
+Each image becomes a 1-frame clip: frames/<clip_id>/0000.jpg, the source JPEG copied byte for
+byte, or frames/<clip_id>/0000.png re-encoded when the source is not a 3-channel JPEG (some .jpg
+files are really PNG, some RGBA: alpha is composited over white). The crop IS the eye, so the eye corners are the middle of the
 left and right image edges. Which eye it is is not known: it is stored as the `left` eye, with
 `right_visible` 0. closure is 0 for Open and 1 for Closed; phase, blink_id, blink, fps and
 subject_id are unknown (empty): a closed eye in a photo is not a blink, and there is no timing.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from manifests import schema
 from manifests.adapters.common import (AdapterError, clips_table, crop_eye_row, dataset_output,
-                                       frames_table, read_image_bgr, save_png, write_dataset)
+                                       frames_table, read_image_bgr, store_frame, write_dataset)
 
 CLASS_CLOSURE = {"open": 0.0, "closed": 1.0}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -50,8 +51,8 @@ def convert(src, out) -> Path:
                 img = read_image_bgr(path)
                 h, w = img.shape[:2]
                 clip_id = _clip_id(cls, path, taken)
-                rel = schema.frame_image_path(clip_id, 0)
-                save_png(img, tmp / rel)
+                stem = Path(schema.frame_image_path(clip_id, 0)).with_suffix("")
+                rel = store_frame(path, img, tmp / stem).relative_to(tmp).as_posix()
                 row = {"clip_id": clip_id, "frame": 0, "image": rel, "width": w, "height": h,
                        f"{EYE}_closure": CLASS_CLOSURE[cls]}
                 row.update(crop_eye_row(EYE, w, h))
