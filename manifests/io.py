@@ -38,7 +38,7 @@ def read_header(path: PathLike) -> list:
     if not path.is_file():
         raise ManifestError(path, "file not found")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheet BOM
             header = next(csv.reader(f), None)
     except (UnicodeDecodeError, csv.Error) as e:
         raise ManifestError(path, f"not a readable CSV file: {e}", line=1) from None
@@ -54,7 +54,7 @@ def read_header(path: PathLike) -> list:
 def _read_csv(path: Path, header: list, dtype) -> pd.DataFrame:
     try:
         return pd.read_csv(path, header=0, names=header, dtype=dtype, keep_default_na=False,
-                           na_values=[""], encoding="utf-8")
+                           na_values=[""], encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise ManifestError(path, "file is empty (no header line)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:

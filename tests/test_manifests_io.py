@@ -118,3 +118,10 @@ def test_synthetic_blink_clips_hold_a_whole_event(tiny_dataset):
             assert phases[0] == "closing" and phases[-1] == "opening"
         else:
             assert not in_event.any() and g["left_closure"].max() < 0.2
+
+
+def test_spreadsheet_bom_and_spaces_are_accepted(tmp_path):
+    (tmp_path / "frames.csv").write_bytes(b"\xef\xbb\xbfclip_id , frame,left_closure\na,0, 0.5\n")
+    f = read_frames(tmp_path)
+    assert f.columns.tolist() == ["clip_id", "frame", "left_closure"]
+    assert f["left_closure"].iloc[0] == 0.5
