@@ -198,6 +198,16 @@ def event_report(preds: dict[str, Any], frames: pd.DataFrame) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- output
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Rename a finished temporary file onto `path` with the usual permissions (mkstemp makes
+    0600 files; outputs are meant to be shared like any other file)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+
+
 def json_safe(obj: Any) -> Any:
     """NaN/inf -> None (strict JSON), numpy -> Python, tuples -> lists."""
     if isinstance(obj, dict):
@@ -219,14 +229,14 @@ def write_json_atomic(obj: Any, path: Path) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(json_safe(obj), f, indent=2)
         f.write("\n")
-    os.replace(tmp, path)
+    publish(tmp, path)
 
 
 def _save_figure(fig, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
     os.close(fd)
     fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    os.replace(tmp, path)
+    publish(tmp, path)
 
 
 def plot_pr_curve(preds: dict[str, Any], threshold: float, path: Path, title: str) -> None:

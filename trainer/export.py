@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer.evaluate import load_trained_model
+from trainer.evaluate import publish, load_trained_model
 
 OUTPUTS = ("blink_logit", "closure_logit")
 
@@ -62,7 +62,7 @@ def export_onnx(checkpoint: str, out: str, opset: int = 17, input_dtype: str = "
                                             "closure_logit": {0: "batch"}})
         import onnx
         onnx.checker.check_model(tmp)
-        os.replace(tmp, out_path)
+        publish(tmp, out_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
 from trainer.config import ConfigError, TrainConfig, build_parser, config_from_args
-from trainer.evaluate import collect_predictions, window_metrics
+from trainer.evaluate import publish, collect_predictions, window_metrics
 
 CHECKPOINT_VERSION = 1
 
@@ -123,7 +123,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -133,7 +133,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         f.write(text)
-    os.replace(tmp, path)
+    publish(tmp, path)
 
 
 def atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
