@@ -57,9 +57,10 @@ class _RenderTimer:
         self.total = 0.0
         self.calls = 0
         self._start = None
-        # persistent: survive any file load the scene does
-        pre = bpy.app.handlers.persistent(self._pre)
-        post = bpy.app.handlers.persistent(self._post)
+        # persistent: survive any file load the scene does (plain functions: the decorator
+        # sets an attribute, which bound methods refuse)
+        pre = bpy.app.handlers.persistent(lambda *a: self._pre())
+        post = bpy.app.handlers.persistent(lambda *a: self._post())
         bpy.app.handlers.render_pre.append(pre)
         bpy.app.handlers.render_post.append(post)
 
