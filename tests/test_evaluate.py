@@ -80,3 +80,73 @@ def test_event_matching_iou_and_any_overlap():
     assert (m["iou50"]["tp"], m["iou50"]["fp"], m["iou50"]["fn"]) == (1, 1, 1)
     assert m["iou50"]["f1"] == pytest.approx(0.5)
     assert m["true_events"] == 2 and m["sequences"] == 3
+
+
+# ------------------------------------------------------------------ trainer.evaluate end to end
+@pytest.fixture
+def untrained_checkpoint(tmp_path):
+    import torch
+
+    from trainer.fit import checkpoint_state
+    from trainer.models import create_model
+
+    torch.manual_seed(0)
+    path = tmp_path / "model.pt"
+    model = create_model("blinkformer_tiny", crop_size=48, window=13)
+    torch.save(checkpoint_state(model, "blinkformer_tiny", dict(crop_size=48, window=13)), path)
+    return path
+
+
+def _strict_json(path):
+    import json
+
+    def no_nan(x):
+        raise AssertionError(f"{path}: {x} is not valid JSON")
+    return json.loads(path.read_text(), parse_constant=no_nan)
+
+
+def test_evaluate_cli_writes_report_and_plots(tiny_dataset, untrained_checkpoint, tmp_path, capsys):
+    import pandas as pd
+
+    from trainer.evaluate import main
+
+    report = tmp_path / "out" / "report.json"
+    assert main(["--checkpoint", str(untrained_checkpoint), "--data", str(tiny_dataset),
+                 "--report", str(report)]) == 0
+    assert "F1" in capsys.readouterr().out
+    r = _strict_json(report)
+    frames = pd.read_csv(tiny_dataset / "frames.csv")
+    n_clips = frames["clip_id"].nunique()
+    blink_clips = int(frames.groupby("clip_id")["blink"].first().sum())
+    # one window per 13-frame clip and eye; a blink clip is positive for both eyes
+    assert r["windows"] == 2 * n_clips and r["clip"]["n"] == 2 * n_clips
+    assert r["clip"]["positives"] == 2 * blink_clips
+    assert set(r["per_eye"]) == {"left", "right"} and r["per_eye"]["left"]["clip"]["n"] == n_clips
+    assert 0 <= r["closure_mae"] <= 1
+    assert r["events"]["true_events"] == 2 * blink_clips and r["events"]["sequences"] == 2 * n_clips
+    assert r["events"]["uncovered_frames"] == 0
+    for name in ("report_pr_curve.png", "report_closure_scatter.png"):
+        png = report.parent / name
+        assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_split_errors_name_the_file(tiny_dataset, untrained_checkpoint, tmp_path, capsys):
+    from trainer.evaluate import main
+
+    assert main(["--checkpoint", str(untrained_checkpoint), "--data", str(tiny_dataset), "--split", "test",
+                 "--report", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "frames.csv" in err and "split" in err
+    assert not (tmp_path / "r.json").exists()
+    assert main(["--checkpoint", str(tmp_path / "nope.pt"), "--data", str(tiny_dataset),
+                 "--report", str(tmp_path / "r.json")]) == 2
+    assert "nope.pt" in capsys.readouterr().err
+
+
+def test_stitching_averages_overlapping_windows():
+    from trainer.evaluate import stitch_sequences
+
+    preds = {"clip_id": ["a", "a"], "eye": np.array([0, 0]), "start": np.array([0, 2]),
+             "closure_pred": np.array([[0.0, 0.2, 0.4], [0.6, 0.8, 1.0]])}
+    seq = stitch_sequences(preds, {"a": 5})[("a", 0)]["closure_pred"]
+    np.testing.assert_allclose(seq, [0.0, 0.2, 0.5, 0.8, 1.0])
