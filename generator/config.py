@@ -144,8 +144,8 @@ class GazeConfig:
 
 @dataclass
 class CameraConfig:
-    distance_m: List[float] = field(default_factory=lambda: [0.35, 0.6])  # webcam to close-up distance
-    focal_length_mm: List[float] = field(default_factory=lambda: [50.0, 85.0])  # with 36 mm sensor: eye 24-70 px wide at 350 px
+    distance_m: List[float] = field(default_factory=lambda: [0.35, 0.5])  # webcam to close-up distance
+    focal_length_mm: List[float] = field(default_factory=lambda: [55.0, 85.0])  # with a 36 mm sensor: eye 26-57 px wide at 350 px (BlinkFormer crops 48 px)
     sensor_width_mm: float = 36.0  # Blender's default full-frame sensor
     offset_fraction: float = 0.1  # face centre moves up to 10% of the frame so it is not always centred
     shake_probability: float = 0.3  # hand-held or laptop camera
@@ -165,7 +165,7 @@ class LightingConfig:
     area_size_m: List[float] = field(default_factory=lambda: [0.1, 1.0])  # softbox/window size: hard to soft shadows
     colour_temperature_k: List[float] = field(default_factory=lambda: [2700.0, 6500.0])  # tungsten to daylight
     low_light_probability: float = 0.15  # SynBlink used three light levels (DESIGN 4); dim scenes are where detectors fail
-    low_light_scale: List[float] = field(default_factory=lambda: [0.03, 0.2])  # multiplies every light in a low-light clip
+    low_light_scale: List[float] = field(default_factory=lambda: [0.15, 0.4])  # multiplies every light in a low-light clip: dim as after a camera's auto-exposure, not black (0.03 rendered black frames)
     world_strength: List[float] = field(default_factory=lambda: [0.1, 1.0])  # ambient from the background
 
 

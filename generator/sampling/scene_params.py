@@ -68,9 +68,10 @@ def frame_width_m(camera: Dict) -> float:
     return camera["sensor_width_mm"] / camera["focal_length_mm"] * camera["distance_m"]
 
 
-def expected_eye_width_px(camera: Dict, image_width_px: int, eye_width_m: float = 0.03) -> float:
-    """How wide an adult eye (corner to corner, ~30 mm) appears, frontal view: used to check that
-    a config gives the detector enough pixels (BlinkFormer crops 48x48 eye patches)."""
+def expected_eye_width_px(camera: Dict, image_width_px: int, eye_width_m: float = 0.024) -> float:
+    """How wide an eye appears (corner to corner, frontal view): used to check that a config gives
+    the detector enough pixels (BlinkFormer crops 48x48 eye patches). 24 mm is the hm08 eye as
+    rendered: 27 px at 128 px over a 0.113 m wide frame in a demo render."""
     return eye_width_m / frame_width_m(camera) * image_width_px
 
 
