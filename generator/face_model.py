@@ -26,7 +26,8 @@ lid past the lower one (closed form: the targets are linear). Closure is then mo
 Gaze: eyeLook* units move the eyeballs by a linear morph (which also shears them); here the eyeball
 part of those units is replaced by a rigid rotation about the eyeball centre. Gaze angles and
 eyeLook weights are two ways to say the same thing: the eye turns by gaze + the angle the units
-imply, and the lids follow with eyeLook weights = units + the weights the gaze implies.
+imply, and the lids follow with the eyeLook weights of that total angle (linear, saturating at
+LID_FOLLOW_MAX).
 """
 from __future__ import annotations
 
@@ -62,6 +63,9 @@ LOOK_UNITS = {
     "right": {"yaw+": "eyeLookInRight", "yaw-": "eyeLookOutRight", "pitch+": "eyeLookUpRight", "pitch-": "eyeLookDownRight"},
 }
 BLINK_UNITS = {"left": "eyeBlinkLeft", "right": "eyeBlinkRight"}
+# Lid follow is linear in the gaze angle up to this eyeLook weight, then saturates: a morph pushed far
+# past its authored range deforms the lids (at 2.2, a 25 deg downward look, closure read 0.75).
+LID_FOLLOW_MAX = 1.5
 
 
 class FaceAssetError(ValueError):
@@ -157,6 +161,8 @@ class FaceModel:
         self.unit_names = list(self.unit.names)
         self._macro_parts = [n.split("/")[-1].split("-") for n in self.macro.names]
         self._split_look_units()
+        self._base_eye_distance = float(np.linalg.norm(self.eye_centre(self.vertices, "left")
+                                                        - self.eye_centre(self.vertices, "right")))
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -286,25 +292,30 @@ class FaceModel:
         gaze = self.eye_gaze(units, gaze_yaw, gaze_pitch)
         for eye, (yaw, pitch) in gaze.items():  # lids follow the total gaze
             lu = LOOK_UNITS[eye]
-            units[lu["yaw+"]] = max(yaw, 0.0) / self.look_deg[lu["yaw+"]]
-            units[lu["yaw-"]] = max(-yaw, 0.0) / self.look_deg[lu["yaw-"]]
-            units[lu["pitch+"]] = max(pitch, 0.0) / self.look_deg[lu["pitch+"]]
-            units[lu["pitch-"]] = max(-pitch, 0.0) / self.look_deg[lu["pitch-"]]
+            for key, angle in (("yaw+", yaw), ("yaw-", -yaw), ("pitch+", pitch), ("pitch-", -pitch)):
+                units[lu[key]] = min(max(angle, 0.0) / self.look_deg[lu[key]], LID_FOLLOW_MAX)
         w = self.unit_vector(units)
         for eye in EYES:
             w[self.unit.index(BLINK_UNITS[eye], "face unit")] = 0.0
-        verts = identity_verts + np.tensordot(w, self.unit.dense, axes=1)
+        verts = identity_verts + self.unit_scale(identity_verts) * np.tensordot(w, self.unit.dense, axes=1)
         for eye in EYES:  # calibrated blink, never past the lower lid
             blink = float(units.get(BLINK_UNITS[eye], 0.0))
             if blink:
-                verts = verts + self._blink_gain(identity_verts, verts, eye, blink) * \
-                    self.unit.dense[self.unit.index(BLINK_UNITS[eye], "face unit")]
+                verts = verts + self._blink_gain(identity_verts, verts, eye, blink) * self.unit_scale(identity_verts) \
+                    * self.unit.dense[self.unit.index(BLINK_UNITS[eye], "face unit")]
         for eye, (yaw, pitch) in gaze.items():
             if yaw or pitch:
                 ball = self.eyeball_index[eye]
                 c = verts[ball].mean(axis=0)
                 verts[ball] = (verts[ball] - c) @ rotation_yaw_pitch(yaw, pitch).T + c
         return verts
+
+    def unit_scale(self, identity_verts: np.ndarray) -> float:
+        """Size of this head relative to the base mesh the units were authored on (eyeball-centre
+        distance ratio). Face units are morphs, not bones: on a head that age/height targets made 30%
+        larger, unscaled units would leave the lids too short to cover the (larger) eyeballs."""
+        d = np.linalg.norm(self.eye_centre(identity_verts, "left") - self.eye_centre(identity_verts, "right"))
+        return float(d / self._base_eye_distance)
 
     def _blink_gain(self, identity_verts, verts, eye, weight) -> float:
         """Multiplier of the raw blink unit: weight 1 closes the mid-lid gap of this identity exactly.
@@ -314,7 +325,7 @@ class FaceModel:
         gap = (1 - weight) * neutral gap (weight 1: 0), capped where the gap reaches 0 with the other
         units applied (no pass-through). Two secant steps absorb the small turn of the up axis.
         """
-        d = self.unit.dense[self.unit.index(BLINK_UNITS[eye], "face unit")]
+        d = self.unit_scale(identity_verts) * self.unit.dense[self.unit.index(BLINK_UNITS[eye], "face unit")]
         neutral = self.aperture(identity_verts, eye)
         g = 0.0
         for _ in range(3):
