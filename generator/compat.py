@@ -213,3 +213,23 @@ def blend_mode_alpha(mat) -> None:
 def reset_factory(empty: bool = True) -> None:
     """Start from an empty file (also drops the default cube/camera/light)."""
     bpy.ops.wm.read_factory_settings(use_empty=empty)
+
+
+def setup_sky(node, elevation_deg: float, rotation_deg: float, air: float = 1.0, dust: float = 1.0) -> None:
+    """Physical sky: Nishita on 3.x/4.x, single scattering on 5.x (Nishita's successor; dust was
+    renamed aerosol). The sun disc is off: the lamps light the face, the sky is ambient."""
+    import math
+    for sky_type in ("SINGLE_SCATTERING", "NISHITA"):
+        try:
+            node.sky_type = sky_type
+            break
+        except TypeError:
+            continue
+    node.sun_disc = False
+    node.sun_elevation = math.radians(elevation_deg)
+    node.sun_rotation = math.radians(rotation_deg)
+    node.air_density = float(air)
+    if hasattr(node, "aerosol_density"):
+        node.aerosol_density = float(dust)
+    elif hasattr(node, "dust_density"):
+        node.dust_density = float(dust)

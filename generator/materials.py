@@ -161,17 +161,29 @@ def build_skin(lips_mask: str | None = None):
         b.link(uv, tex.inputs["Vector"])
         lips_col = b.mix(0.55, base, redness, "MULTIPLY")
         base = b.mix(tex.outputs["Color"], base, lips_col)
-    # Eyebrows: hairs as fine noise stretched along the brow (x), masked by the attribute.
+    # Eyebrows: a dark band (point attribute ``brow``) broken into hairs by a fine noise stretched
+    # along x; density sets how solid the band reads.
     attr = b.node("ShaderNodeAttribute", "brow_attr", attribute_name="brow")
     hair_map = b.node("ShaderNodeMapping", "brow_hair_map")
     b.link(coord, hair_map.inputs["Vector"])
     hair_map.inputs["Scale"].default_value = (60.0, 900.0, 1500.0)  # hairs ~1 mm wide, ~1 cm long
     hairs = b.noise(hair_map.outputs["Vector"], 1.0, 1.0, 0.5, "brow_hairs").outputs["Fac"]
-    hair_fac = b.math("MULTIPLY", b.math("SUBTRACT", hairs, 0.38, clamp=True), 4.0, clamp=True)
+    hair_fac = b.math("ADD", b.math("MULTIPLY", b.math("SUBTRACT", hairs, 0.35, clamp=True), 2.5), 0.35, clamp=True)
     density = b.value("brow_density", 0.9)
     brow_fac = b.math("MULTIPLY", attr.outputs["Fac"], b.math("MULTIPLY", hair_fac, density), clamp=True)
     brow_col = b.rgb("brow_colour", (0.03, 0.015, 0.008, 1.0))
     base = b.mix(brow_fac, base, brow_col, name="brow_mix")
+    # Scalp hair: the point attribute ``scalp`` (1 above the hairline), strands along z.
+    scalp = b.node("ShaderNodeAttribute", "scalp_attr", attribute_name="scalp")
+    scalp_map = b.node("ShaderNodeMapping", "scalp_map")
+    b.link(coord, scalp_map.inputs["Vector"])
+    scalp_map.inputs["Scale"].default_value = (1500.0, 1500.0, 60.0)
+    strands = b.noise(scalp_map.outputs["Vector"], 1.0, 2.0, 0.6, "scalp_strands").outputs["Fac"]
+    hair_col = b.rgb("hair_colour", (0.02, 0.01, 0.005, 1.0))
+    hair_shade = b.mix(b.math("MULTIPLY", strands, 1.0), (0.45, 0.45, 0.45, 1.0), (1.6, 1.6, 1.6, 1.0))
+    hair_c = b.mix(1.0, hair_col, hair_shade, "MULTIPLY")
+    scalp_fac = b.math("MULTIPLY", scalp.outputs["Fac"], b.value("scalp_amount", 1.0))
+    base = b.mix(scalp_fac, base, hair_c, name="scalp_mix")
     # Pores: fine bump; brow hairs add their own relief.
     pores = b.noise(coord, 1400.0, 2.0, 0.6, "pores").outputs["Fac"]
     bump = b.node("ShaderNodeBump", "skin_bump")
@@ -191,7 +203,8 @@ def build_skin(lips_mask: str | None = None):
     if VERSION_LT4:
         bsdf.inputs["Subsurface Color"].default_value = (0.8, 0.35, 0.25, 1.0)
     # Roughness: brows and shiny T-zone variation.
-    rough = b.math("ADD", b.math("MULTIPLY", blotch, 0.2), 0.35)
+    rough = b.math("ADD", b.math("MULTIPLY", blotch, 0.2), b.value("skin_roughness", 0.35))
+    rough = b.math("MAXIMUM", rough, b.math("MULTIPLY", scalp_fac, 0.6))
     b.link(rough, bsdf.inputs["Roughness"])
     b.link(bump.outputs["Normal"], bsdf.inputs["Normal"])
     out = b.node("ShaderNodeOutputMaterial")
@@ -214,7 +227,7 @@ def build_eye():
     x, y, z = sep.outputs
     r = b.math("SQRT", b.math("ADD", b.math("MULTIPLY", x, x), b.math("MULTIPLY", z, z)))
     front = b.math("LESS_THAN", y, 0.0)  # back half of the ball is never iris
-    iris_r = b.value("iris_radius", 0.48)   # iris ~12 mm across on a 24 mm ball
+    iris_r = b.value("iris_radius", 0.5)   # iris ~12 mm across on a ~25 mm ball
     pupil_r = b.value("pupil_radius", 0.17)
     rn = b.math("DIVIDE", r, iris_r)  # 1 at the limbus
     in_iris = b.math("MULTIPLY", b.math("LESS_THAN", rn, 1.0), front)
@@ -225,8 +238,8 @@ def build_eye():
     b.link(b.math("DIVIDE", z, b.math("ADD", r, 1e-4)), dirv.inputs[2])
     fib = b.noise(dirv.outputs[0], 14.0, 4.0, 0.6, "iris_fibres").outputs["Fac"]
     iris_col = b.rgb("iris_colour", (0.2, 0.11, 0.04, 1.0))
-    iris_light = b.mix(b.math("MULTIPLY", b.math("SUBTRACT", fib, 0.35, clamp=True), 0.7),
-                       iris_col, (0.9, 0.75, 0.5, 1.0), "SCREEN")
+    iris_light = b.mix(b.math("MULTIPLY", b.math("SUBTRACT", fib, 0.4, clamp=True), 0.5),
+                       iris_col, b.mix(0.35, iris_col, (0.6, 0.5, 0.35, 1.0)), "MIX")
     # Collarette: lighter ring around the pupil; limbus: dark ring at the iris edge.
     coll = b.math("MULTIPLY", b.math("LESS_THAN", rn, 0.62), 0.25)
     iris_c = b.mix(coll, iris_light, (0.75, 0.6, 0.4, 1.0), "OVERLAY")
@@ -254,20 +267,33 @@ def build_eye():
 
 
 def build_lashes():
-    """Dark, thin lashes on the helper strip: stripes of alpha fake individual hairs."""
+    """Dark, thin lashes on the helper cards: alpha-masked into hairs radiating from the eye's
+    centre (``lash_eye_x``/``lash_eye_z``: the eyeball centre of the identity, head frame)."""
     mat = compat.new_material("Eyelashes")
     compat.blend_mode_alpha(mat)
     b = _Builder(mat)
     coord = b.node("ShaderNodeTexCoord").outputs["Object"]
-    mapping = b.node("ShaderNodeMapping")
-    b.link(coord, mapping.inputs["Vector"])
-    mapping.inputs["Scale"].default_value = (2500.0, 300.0, 300.0)  # ~0.4 mm hair pitch along x
-    strands = b.noise(mapping.outputs["Vector"], 1.0, 0.0, 0.5, "lash_strands").outputs["Fac"]
-    alpha = b.math("MULTIPLY", b.math("SUBTRACT", strands, 0.3, clamp=True), 5.0, clamp=True)
+    sep = b.node("ShaderNodeSeparateXYZ")
+    b.link(coord, sep.inputs[0])
+    x, _, z = sep.outputs
+    dx = b.math("SUBTRACT", b.math("ABSOLUTE", x), b.value("lash_eye_x", 0.032))
+    dz = b.math("SUBTRACT", z, b.value("lash_eye_z", 0.0))
+    angle = b.math("ARCTAN2", dz, dx)
+    # ~150 hairs per turn (~0.5 mm apart at the lid margin); a little noise bends/spaces them
+    wob = b.noise(coord, 400.0, 0.0, 0.5, "lash_wobble").outputs["Fac"]
+    phase = b.math("ADD", b.math("MULTIPLY", angle, 45.0), b.math("MULTIPLY", wob, 2.0))
+    line = b.math("ABSOLUTE", b.math("SINE", phase))
+    strand = b.math("MULTIPLY", b.math("SUBTRACT", line, b.value("lash_threshold", 0.3), clamp=True), 4.0, clamp=True)
+    # lash_root: 1 at the lid margin, 0 at the card's far edge: lashes are dense at the root
+    # (the dark lash line) and thin out toward the tips.
+    root = b.node("ShaderNodeAttribute", "lash_root_attr", attribute_name="lash_root").outputs["Fac"]
+    taper = b.math("POWER", root, 0.6)
+    alpha = b.math("MULTIPLY", b.math("MULTIPLY", taper, 1.4),
+                   b.math("ADD", b.math("MULTIPLY", strand, 0.4), 0.6), clamp=True)
     bsdf = b.node("ShaderNodeBsdfPrincipled", "lash_bsdf")
     col = b.rgb("lash_colour", (0.01, 0.008, 0.006, 1.0))
     b.link(col, bsdf.inputs["Base Color"])
-    compat.set_principled(bsdf, Roughness=0.45, Specular_IOR_Level=0.4)
+    compat.set_principled(bsdf, Roughness=0.6, Specular_IOR_Level=0.2)
     transp = b.node("ShaderNodeBsdfTransparent")
     mix = b.node("ShaderNodeMixShader")
     b.link(alpha, mix.inputs[0])
@@ -289,34 +315,76 @@ def build_mouth():
     return mat
 
 
+TEXTURE_NODES = {"noise": "ShaderNodeTexNoise", "voronoi": "ShaderNodeTexVoronoi", "wave": "ShaderNodeTexWave",
+                 "checker": "ShaderNodeTexChecker", "magic": "ShaderNodeTexMagic"}
+
+
 def build_backdrop():
-    """Background plane: an image (user folder) or a procedural texture, chosen by the
-    ``bg_is_image`` value; procedural = two colours through noise + voronoi at a random scale."""
+    """Background plane: an image (user folder) or one of Blender's procedural textures through
+    two colours. Every texture kind is built once; a clip relinks the one it uses (``bg_tex_<kind>``)
+    into ``bg_pattern`` and sets ``bg_is_image``."""
     mat = compat.new_material("Backdrop")
     b = _Builder(mat)
     uv = b.node("ShaderNodeTexCoord").outputs["UV"]
     mapping = b.node("ShaderNodeMapping", "bg_map")
     b.link(uv, mapping.inputs["Vector"])
-    n = b.noise(mapping.outputs["Vector"], 6.0, 6.0, 0.6, "bg_noise")
-    vor = b.node("ShaderNodeTexVoronoi", "bg_voronoi")
-    b.link(mapping.outputs["Vector"], vor.inputs["Vector"])
-    vor.inputs["Scale"].default_value = 12.0
-    pattern = b.mix(b.value("bg_voronoi_amount", 0.3), n.outputs["Fac"], vor.outputs["Distance"])
-    proc = b.mix(pattern, b.rgb("bg_colour_a", (0.2, 0.2, 0.25, 1.0)), b.rgb("bg_colour_b", (0.5, 0.45, 0.4, 1.0)))
+    for kind, idname in TEXTURE_NODES.items():
+        tex = b.node(idname, f"bg_tex_{kind}")
+        b.link(mapping.outputs["Vector"], tex.inputs["Vector"])
+    pattern = b.node("ShaderNodeMath", "bg_pattern", operation="MULTIPLY")  # input 0 <- chosen texture
+    pattern.inputs[1].default_value = 1.0
+    b.link(b.nodes["bg_tex_noise"].outputs["Fac"], pattern.inputs[0])
+    proc = b.mix(pattern.outputs[0], b.rgb("bg_colour_a", (0.2, 0.2, 0.25, 1.0)), b.rgb("bg_colour_b", (0.5, 0.45, 0.4, 1.0)))
+    img_map = b.node("ShaderNodeMapping", "bg_image_map")
+    b.link(uv, img_map.inputs["Vector"])
     img = b.node("ShaderNodeTexImage", "bg_image")
-    b.link(uv, img.inputs["Vector"])
+    img.extension = "MIRROR"  # zoom/pan never shows an edge
+    b.link(img_map.outputs["Vector"], img.inputs["Vector"])
     col = b.mix(b.value("bg_is_image", 0.0), proc, img.outputs["Color"], name="bg_choice")
-    # Emission-free diffuse so the lights shade it; a little brightness control per clip.
-    bright = b.mix(1.0, col, (1.0, 1.0, 1.0, 1.0), "MULTIPLY", name="bg_brightness")
-    bsdf = b.node("ShaderNodeBsdfDiffuse", "bg_bsdf")
-    b.link(bright, bsdf.inputs["Color"])
+    # Emission, not diffuse: a photo/texture should look like itself whatever the key light does;
+    # the brightness follows the clip's ambient level (low-light clips get a dark background).
+    emit = b.node("ShaderNodeEmission", "bg_emission")
+    b.link(col, emit.inputs["Color"])
+    emit.inputs["Strength"].default_value = 1.0
     out = b.node("ShaderNodeOutputMaterial")
-    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    b.link(emit.outputs[0], out.inputs["Surface"])
     return mat
 
 
+def set_backdrop_texture(mat, kind: str, scale: float, detail: float, distortion: float, seed: int) -> None:
+    tree = mat.node_tree
+    if kind not in TEXTURE_NODES:
+        raise ValueError(f"background.texture_kind: must be one of {sorted(TEXTURE_NODES)}, got {kind!r}")
+    tex = tree.nodes[f"bg_tex_{kind}"]
+    out = tex.outputs["Fac"] if "Fac" in tex.outputs else tex.outputs["Distance"]
+    pattern = tree.nodes["bg_pattern"]
+    for link in list(pattern.inputs[0].links):
+        if link.from_socket != out:
+            tree.links.remove(link)
+    if not pattern.inputs[0].links:
+        tree.links.new(out, pattern.inputs[0])
+    for name, value in (("Scale", scale), ("Detail", detail), ("Distortion", distortion)):
+        if name in tex.inputs:
+            tex.inputs[name].default_value = value
+    if kind == "magic":
+        tex.turbulence_depth = max(1, min(6, int(detail)))
+    rng = np.random.default_rng(int(seed))
+    tree.nodes["bg_map"].inputs["Location"].default_value = tuple(float(v) for v in rng.uniform(-50, 50, 3))
+
+
+def set_backdrop_image(mat, image, flip: bool, zoom: float, pan_x: float, pan_y: float) -> None:
+    tree = mat.node_tree
+    tree.nodes["bg_image"].image = image
+    m = tree.nodes["bg_image_map"]
+    z = 1.0 / max(float(zoom), 1e-3)
+    m.inputs["Scale"].default_value = (-z if flip else z, z, 1.0)
+    # pan in [-1, 1] moves the visible window over the part of the image the zoom leaves out
+    m.inputs["Location"].default_value = ((1 if flip else 0) + pan_x * (1 - z) * 0.5, pan_y * (1 - z) * 0.5, 0.0)
+
+
 def build_world():
-    """World: HDRI environment (rotatable) or a procedural vertical gradient 'sky'."""
+    """World: HDRI environment (rotatable), a physical sky, or a flat ambient colour; the
+    clip picks one by linking it into ``world_bg``."""
     world = compat.new_world("World")
     b = _Builder(world)
     coord = b.node("ShaderNodeTexCoord").outputs["Generated"]
@@ -324,17 +392,24 @@ def build_world():
     b.link(coord, mapping.inputs["Vector"])
     env = b.node("ShaderNodeTexEnvironment", "env_tex")
     b.link(mapping.outputs["Vector"], env.inputs["Vector"])
-    sep = b.node("ShaderNodeSeparateXYZ")
-    b.link(coord, sep.inputs[0])
-    grad = b.math("ADD", b.math("MULTIPLY", sep.outputs[2], 0.5), 0.5, clamp=True)
-    sky = b.mix(grad, b.rgb("sky_ground", (0.15, 0.13, 0.11, 1.0)), b.rgb("sky_top", (0.5, 0.6, 0.8, 1.0)))
-    col = b.mix(b.value("env_is_hdri", 0.0), sky, env.outputs["Color"], name="env_choice")
+    b.node("ShaderNodeTexSky", "sky_tex")
+    b.rgb("ambient_colour", (0.35, 0.35, 0.38, 1.0))
     bg = b.node("ShaderNodeBackground", "world_bg")
-    b.link(col, bg.inputs["Color"])
     bg.inputs["Strength"].default_value = 0.3
+    b.link(b.nodes["ambient_colour"].outputs[0], bg.inputs["Color"])
     out = b.node("ShaderNodeOutputWorld")
     b.link(bg.outputs[0], out.inputs["Surface"])
     return world
+
+
+def set_world_source(world, source: str) -> None:
+    """Link 'hdri' (env_tex), 'sky' (sky_tex) or 'ambient' into the world background colour."""
+    tree = world.node_tree
+    sock = {"hdri": tree.nodes["env_tex"].outputs["Color"], "sky": tree.nodes["sky_tex"].outputs["Color"],
+            "ambient": tree.nodes["ambient_colour"].outputs[0]}[source]
+    target = tree.nodes["world_bg"].inputs["Color"]
+    if not any(link.from_socket == sock for link in target.links):
+        tree.links.new(sock, target)
 
 
 def build_materials(assets_dir: str | None = None) -> dict:
@@ -357,9 +432,20 @@ def _set(tree, name: str, value) -> None:
         raise TypeError(f"{name} is not a value node")
 
 
+def apply_hair(mats: dict, hair_colour, eye_x: float, eye_z: float, amount: float = 1.0) -> None:
+    """Scalp-hair colour, and the eye centre the lash strands radiate from (head frame, metres)."""
+    skin = mats["skin"].node_tree
+    _set(skin, "hair_colour", as_rgba(hair_colour, HAIR_COLOURS))
+    _set(skin, "scalp_amount", float(amount))
+    lashes = mats["lashes"].node_tree
+    _set(lashes, "lash_eye_x", abs(float(eye_x)))
+    _set(lashes, "lash_eye_z", float(eye_z))
+
+
 def apply_identity(mats: dict, skin_tone, iris_colour, brow_colour, brow_density: float = 0.9,
-                   lash_colour=None, pupil_radius: float = 0.17, redness: float = 0.5,
-                   sclera_tint: float = 0.0, seed: int = 0) -> None:
+                   lash_colour=None, lash_density: float = 1.0, pupil_radius: float = 0.17,
+                   redness: float = 0.5, roughness: float = 0.5, sclera_tint: float = 0.0,
+                   seed: int = 0) -> None:
     """Per-identity material parameters. Colours: scalar in [0,1] or linear RGB."""
     skin = mats["skin"].node_tree
     tone = as_rgba(skin_tone, SKIN_TONES)
@@ -384,5 +470,8 @@ def apply_identity(mats: dict, skin_tone, iris_colour, brow_colour, brow_density
     if "W" in n.inputs:
         n.noise_dimensions = "4D"
         n.inputs["W"].default_value = off
+    _set(skin, "skin_roughness", 0.25 + 0.2 * float(roughness))  # oily 0.25 .. matte 0.45
     lashes = mats["lashes"].node_tree
-    _set(lashes, "lash_colour", as_rgba(lash_colour if lash_colour is not None else brow_colour, HAIR_COLOURS))
+    lc = as_rgba(lash_colour if lash_colour is not None else brow_colour, HAIR_COLOURS)
+    _set(lashes, "lash_colour", (lc[0] * 0.5, lc[1] * 0.5, lc[2] * 0.5, 1.0))  # lashes read darker than brows
+    _set(lashes, "lash_threshold", 0.3 + 0.4 * (1.0 - float(np.clip(lash_density, 0, 1))))
