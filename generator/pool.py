@@ -122,7 +122,8 @@ def worker_command(dataset: str) -> list[str]:
     if running_in_blender_binary():
         import bpy
         # --factory-startup: the user's startup file and add-ons must not change the render.
-        return [bpy.app.binary_path, "--background", "--factory-startup",
+        # --python-exit-code: a Python error must not look like a clean exit (Blender's default 0).
+        return [bpy.app.binary_path, "--background", "--factory-startup", "--python-exit-code", "1",
                 "--python", WORKER_SCRIPT, "--"] + tail
     return [sys.executable, "-m", "generator.worker"] + tail
 

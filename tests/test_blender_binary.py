@@ -28,7 +28,8 @@ def blender():
 
 
 def run_blender(blender, out, *args):
-    cmd = [blender, "--background", "--factory-startup", "--python", os.path.join(REPO, "generator", "render.py"),
+    cmd = [blender, "--background", "--factory-startup", "--python-exit-code", "1",
+           "--python", os.path.join(REPO, "generator", "render.py"),
            "--", "--out", str(out), *TINY, *args]
     # Blender's Python must not pick up the venv's packages: it has its own numpy.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
