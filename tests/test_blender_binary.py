@@ -57,3 +57,19 @@ def test_blender_binary_renders_valid_dataset_with_two_workers(blender, tmp_path
     # Two worker processes were started (one log each).
     logs = os.listdir(out / "logs")
     assert len(logs) >= 2
+
+    # Same labels as the bpy wheel (another Blender, another numpy): labels come from geometry.
+    wheel = tmp_path / "wheel"
+    r = subprocess.run([sys.executable, "-m", "generator.render", "--out", str(wheel), *TINY, "--clips", "2",
+                        "--seed", "5", "--workers", "2"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    with open(wheel / "frames.csv", newline="") as f:
+        wheel_frames = list(csv.DictReader(f))
+    assert len(wheel_frames) == len(frames)
+    for a, b in zip(frames, wheel_frames):
+        for col, va in a.items():
+            vb = b[col]
+            try:
+                assert abs(float(va) - float(vb)) <= 1e-6, (a["clip_id"], a["frame"], col, va, vb)
+            except ValueError:
+                assert va == vb, (a["clip_id"], a["frame"], col, va, vb)
