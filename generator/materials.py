@@ -133,6 +133,38 @@ class _Builder:
         return n
 
 
+BROW_PARAMS = ("brow_inner_x", "brow_outer_x", "brow_inner_z", "brow_outer_z", "brow_front_y",
+               "brow_thickness", "brow_arch")
+
+
+def _brow_band(b: "_Builder", coord):
+    """Eyebrow weight per shading point (the hm08 mesh has no brow geometry and is too coarse
+    for a vertex mask): a band over each eye (|x| mirrors the two), from just inside the inner
+    corner to past the outer corner, highest ~65% toward the outer end, thick at the head and
+    thin at the tail; proportions in units of the eye width W. The corner positions are value
+    nodes (``BROW_PARAMS``) set per identity by ``apply_brows``."""
+    sep = b.node("ShaderNodeSeparateXYZ")
+    b.link(coord, sep.inputs[0])
+    x, y, z = sep.outputs
+    xi, xo = b.value("brow_inner_x", 0.017), b.value("brow_outer_x", 0.047)
+    zi, zo = b.value("brow_inner_z", 0.0), b.value("brow_outer_z", 0.0)
+    width = b.math("SUBTRACT", xo, xi)
+    sv = b.math("DIVIDE", b.math("SUBTRACT", b.math("ABSOLUTE", x), xi), width)
+    s01 = b.math("MINIMUM", b.math("MAXIMUM", sv, 0.0), 1.0)
+    base_z = b.math("ADD", zi, b.math("MULTIPLY", s01, b.math("SUBTRACT", zo, zi)))
+    arch = b.math("SINE", b.math("MULTIPLY", b.math("MINIMUM", b.math("MAXIMUM", b.math("ADD", sv, 0.1), 0.0), 1.0), 2.67))
+    lift = b.math("ADD", 0.52, b.math("MULTIPLY", b.math("MULTIPLY", arch, b.value("brow_arch", 1.0)), 0.2))
+    centre = b.math("ADD", base_z, b.math("MULTIPLY", width, lift))
+    half = b.math("MULTIPLY", b.math("MULTIPLY", width, b.value("brow_thickness", 1.0)),
+                  b.math("SUBTRACT", 0.16, b.math("MULTIPLY", b.math("MINIMUM", b.math("MAXIMUM", sv, 0.0), 1.2), 0.09)))
+    d = b.math("DIVIDE", b.math("ABSOLUTE", b.math("SUBTRACT", z, centre)), b.math("MAXIMUM", half, 1e-4))
+    across = b.math("SUBTRACT", 1.3, d, clamp=True)
+    ends = b.math("SUBTRACT", 1.0, b.math("DIVIDE", b.math("MAXIMUM", b.math("SUBTRACT", -0.12, sv),
+                                                           b.math("SUBTRACT", sv, 1.2)), 0.12), clamp=True)
+    front = b.math("LESS_THAN", y, b.value("brow_front_y", 0.0))
+    return b.math("MULTIPLY", b.math("MULTIPLY", across, ends), front, clamp=True)
+
+
 def build_skin(lips_mask: str | None = None):
     """Skin: tone x low-frequency mottling x redness, pores as bump, painted eyebrows.
 
@@ -163,14 +195,14 @@ def build_skin(lips_mask: str | None = None):
         base = b.mix(tex.outputs["Color"], base, lips_col)
     # Eyebrows: a dark band (point attribute ``brow``) broken into hairs by a fine noise stretched
     # along x; density sets how solid the band reads.
-    attr = b.node("ShaderNodeAttribute", "brow_attr", attribute_name="brow")
+    brow = _brow_band(b, coord)
     hair_map = b.node("ShaderNodeMapping", "brow_hair_map")
     b.link(coord, hair_map.inputs["Vector"])
     hair_map.inputs["Scale"].default_value = (60.0, 900.0, 1500.0)  # hairs ~1 mm wide, ~1 cm long
     hairs = b.noise(hair_map.outputs["Vector"], 1.0, 1.0, 0.5, "brow_hairs").outputs["Fac"]
-    hair_fac = b.math("ADD", b.math("MULTIPLY", b.math("SUBTRACT", hairs, 0.35, clamp=True), 2.5), 0.35, clamp=True)
+    hair_fac = b.math("ADD", b.math("MULTIPLY", b.math("SUBTRACT", hairs, 0.35, clamp=True), 1.5), 0.55, clamp=True)
     density = b.value("brow_density", 0.9)
-    brow_fac = b.math("MULTIPLY", attr.outputs["Fac"], b.math("MULTIPLY", hair_fac, density), clamp=True)
+    brow_fac = b.math("MULTIPLY", brow, b.math("MULTIPLY", hair_fac, density), clamp=True)
     brow_col = b.rgb("brow_colour", (0.03, 0.015, 0.008, 1.0))
     base = b.mix(brow_fac, base, brow_col, name="brow_mix")
     # Scalp hair: the point attribute ``scalp`` (1 above the hairline), strands along z.
@@ -430,6 +462,17 @@ def _set(tree, name: str, value) -> None:
         node.outputs[0].default_value = value
     else:
         raise TypeError(f"{name} is not a value node")
+
+
+def apply_brows(mats: dict, inner, outer, front_y: float, thickness: float = 1.0, arch: float = 1.0) -> None:
+    """Brow geometry from one eye's inner/outer corner (head frame, metres; |x| is used so the
+    two brows mirror)."""
+    skin = mats["skin"].node_tree
+    values = {"brow_inner_x": abs(float(inner[0])), "brow_outer_x": abs(float(outer[0])),
+              "brow_inner_z": float(inner[2]), "brow_outer_z": float(outer[2]), "brow_front_y": float(front_y),
+              "brow_thickness": float(thickness), "brow_arch": float(arch)}
+    for name, v in values.items():
+        _set(skin, name, v)
 
 
 def apply_hair(mats: dict, hair_colour, eye_x: float, eye_z: float, amount: float = 1.0) -> None:

@@ -33,7 +33,7 @@ EYES = ("left", "right")
 EYE_RINGS, EYE_SEGMENTS = 24, 32
 CORNEA_HALF_ANGLE = math.radians(32.0)  # cornea ~12 mm across on a ~25 mm eyeball
 CORNEA_BULGE = 0.09  # cornea apex ~1 mm in front of the scleral sphere
-LASH_LENGTH = 0.75  # the hm08 lash cards reach ~5 mm from the lid; real lashes read shorter at 48 px
+LASH_LENGTH = 0.6  # the hm08 lash cards reach ~5 mm from the lid; real lashes read shorter at 48 px
 EXPOSURE_REFERENCE = 4.0  # W/m^2 on the face that renders a mid-tone skin well (judged on renders)
 SKY_EXPOSURE = 0.05  # physical sky radiance -> the lamps' range (measured on renders, see bench)
 EYE_REGION_MARGIN = 0.6  # eye-region border: this fraction of the eye width around each eye
@@ -90,29 +90,6 @@ def unit_sphere_eye(rings: int = EYE_RINGS, segments: int = EYE_SEGMENTS):
     return verts, faces
 
 
-def brow_mask(verts: np.ndarray, landmarks: dict, thickness: float = 1.0, arch: float = 1.0) -> np.ndarray:
-    """Per-vertex eyebrow weight in [0,1] from the eye landmarks (the hm08 mesh has no brow
-    geometry). Each brow is a band over the eye: from just inside the inner corner to past the
-    outer corner, highest at ~65% toward the outer end, thick at the head, thin at the tail
-    (proportions in units of the eye's width). Only the front of the face is painted."""
-    w = np.zeros(len(verts))
-    for eye in EYES:
-        lm = landmarks[eye]
-        o, i = verts[lm["outer"]], verts[lm["inner"]]
-        width = float(np.linalg.norm(o - i))
-        ax = (o - i) / width
-        s = (verts - i) @ ax / width  # 0 at the inner corner, 1 at the outer
-        base_z = i[2] + np.clip(s, 0, 1) * (o[2] - i[2])
-        centre = base_z + width * (0.52 + 0.2 * arch * np.sin(np.pi * np.clip(s + 0.1, 0, 1) * 0.85))
-        half = width * thickness * (0.16 - 0.09 * np.clip(s, 0, 1.2))  # head of the brow is thicker
-        d = np.abs(verts[:, 2] - centre) / np.maximum(half, 1e-4)
-        along = np.clip(1.0 - np.maximum(-0.12 - s, s - 1.2) / 0.12, 0.0, 1.0)  # soft ends
-        front = verts[:, 1] < min(o[1], i[1]) + 0.25 * width  # skip temples/back of head
-        wi = np.clip(1.2 - d, 0.0, 1.0) * ((s > -0.25) & (s < 1.35)) * along * front
-        w = np.maximum(w, wi)
-    return w
-
-
 def scalp_mask(verts: np.ndarray) -> np.ndarray:
     """Per-vertex scalp-hair weight (the mesh is bald): 1 above a hairline ~7 cm over the eyes at
     the front, receding at the temples and dropping to the nape behind the ears (head frame)."""
@@ -166,7 +143,6 @@ class FaceScene:
         mat_index = np.array([slot_of_part.get(parts[p], 0) for p in face_part[keep]], np.int32)
         mesh.polygons.foreach_set("material_index", mat_index)
         compat.shade_smooth(mesh)
-        self.brow_attr = mesh.attributes.new("brow", "FLOAT", "POINT")
         self.scalp_attr = mesh.attributes.new("scalp", "FLOAT", "POINT")
         self.lash_root_attr = mesh.attributes.new("lash_root", "FLOAT", "POINT")
         for key in ("skin", "lashes", "mouth"):
@@ -285,10 +261,16 @@ class FaceScene:
             redness=float(_get(identity, "skin_redness", 0.5)),
             roughness=float(_get(identity, "skin_roughness", 0.5)),
             seed=int(subject_seed))
-        lm = {e: m.landmark_index[e] for e in EYES}
-        mask = brow_mask(iv, lm, thickness=float(_get(identity, "eyebrow_thickness", 1.0)),
-                         arch=float(_get(identity, "eyebrow_arch", 1.0)))
-        self.brow_attr.data.foreach_set("value", mask.astype(np.float32))
+        # Brows from both eyes' corners, mirrored to |x| and averaged; only points in front of
+        # the corners (+ a quarter eye width) are painted, not the temples.
+        li = {e: m.landmark_index[e] for e in EYES}
+        inner = np.mean([iv[li[e]["inner"]] for e in EYES], axis=0)
+        outer = np.mean([iv[li[e]["outer"]] for e in EYES], axis=0)
+        inner[0] = np.mean([abs(iv[li[e]["inner"]][0]) for e in EYES])
+        outer[0] = np.mean([abs(iv[li[e]["outer"]][0]) for e in EYES])
+        front_y = max(float(inner[1]), float(outer[1])) + 0.25 * float(outer[0] - inner[0])
+        materials.apply_brows(self.mats, inner, outer, front_y, thickness=float(_get(identity, "eyebrow_thickness", 1.0)),
+                              arch=float(_get(identity, "eyebrow_arch", 1.0)))
         self.scalp_attr.data.foreach_set("value", scalp_mask(iv).astype(np.float32))
         materials.apply_hair(self.mats, _get(identity, "hair_colour", 0.8), eye_x=self.eye_centre["left"][0],
                              eye_z=self.eye_centre["left"][2])
@@ -479,17 +461,14 @@ class FaceScene:
         return verts @ mw[:3, :3].T + mw[:3, 3]
 
     def camera_params(self) -> dict:
-        """Pinhole camera of the current frame: K (pixels), world->camera (OpenCV: x right,
-        y down, z forward), image size; what annotate.project needs."""
+        """The current frame's Blender camera as annotate.Camera fields (annotate projects exactly
+        as Blender renders: sensor fit, shift, pixel-corner origin)."""
         r = self.scene.render
-        w, h = r.resolution_x, r.resolution_y
         cam = self.camera.data
-        f_px = cam.lens / cam.sensor_width * w  # sensor_fit HORIZONTAL
-        K = np.array([[f_px, 0, w / 2.0], [0, f_px, h / 2.0], [0, 0, 1.0]])
-        c2w = np.array(self.camera.matrix_world)
-        w2c_blender = np.linalg.inv(c2w)
-        flip = np.diag([1.0, -1.0, -1.0, 1.0])  # Blender camera looks down -Z with Y up
-        return {"K": K, "world_to_camera": flip @ w2c_blender, "width": w, "height": h}
+        return {"matrix_world": np.array(self.camera.matrix_world), "lens_mm": cam.lens,
+                "width": r.resolution_x, "height": r.resolution_y, "sensor_width_mm": cam.sensor_width,
+                "sensor_height_mm": cam.sensor_height, "sensor_fit": cam.sensor_fit,
+                "shift_x": cam.shift_x, "shift_y": cam.shift_y}
 
     def set_eye_region_border(self, labels: dict):
         """Render only a box around both eyes' landmarks (+ a margin of the eye width): the rest
