@@ -308,3 +308,40 @@ def test_color_matrix_is_identity_at_rest_and_greys_at_zero_saturation():
     np.testing.assert_allclose(m[:, :3] @ rgb + m[:, 3], 1.5 * rgb, atol=1e-6)
     m = color_matrix(1, 0.5, 1, 0, mean_gray=100)  # contrast pulls towards the window's mean grey
     np.testing.assert_allclose(m[:, :3] @ rgb + m[:, 3], 100 + 0.5 * (rgb - 100), atol=1e-6)
+
+
+def test_stabilize_smooths_jittery_landmarks_within_clips(tiny_copy):
+    df = pd.read_csv(tiny_copy / "frames.csv")
+    rng = np.random.default_rng(0)
+    for c in ("left_outer_x", "left_outer_y", "left_inner_x", "left_inner_y"):
+        df[c] += rng.normal(0, 1.0, len(df))  # a landmark detector's jitter
+    df.to_csv(tiny_copy / "frames.csv", index=False)
+    raw = EyeWindowDataset(tiny_copy, cache=False, eyes=("left",))
+    smooth = EyeWindowDataset(tiny_copy, cache=False, eyes=("left",), crop=CropConfig(stabilize=5))
+    order = df.sort_values(["clip_id", "frame"]).index.to_numpy()
+
+    def jitter(ds):  # frame-to-frame motion of the box centre inside clips
+        b = ds._boxes[order, 0, :2].reshape(-1, 13, 2)
+        return np.abs(np.diff(b, axis=1)).mean()
+    assert jitter(smooth) < 0.5 * jitter(raw)
+    from trainer.crops import smooth_boxes
+    still = np.tile([10.0, 20.0, 30.0, 0.1], (7, 1))
+    np.testing.assert_allclose(smooth_boxes(still, 5), still)  # nothing to smooth, nothing changes
+
+
+def test_frames_without_landmarks_borrow_the_nearest_box_and_eyes_without_any_are_skipped(tiny_copy):
+    df = pd.read_csv(tiny_copy / "frames.csv")
+    clips = sorted(df.clip_id.astype(str).unique())
+    lm = [f"right_{p}_{a}" for p in ("outer", "inner") for a in "xy"]
+    first = df.clip_id.astype(str) == clips[0]
+    df.loc[first & (df.frame == 5), lm] = np.nan  # one occluded frame
+    df.loc[df.clip_id.astype(str) == clips[1], lm] = np.nan  # eye never located in a whole clip
+    df.to_csv(tiny_copy / "frames.csv", index=False)
+    ds = EyeWindowDataset(tiny_copy, cache_dir=tiny_copy.parent / "c")
+    keys = set(zip(ds.samples["clip_id"].astype(str), ds.samples["eye"]))
+    assert (clips[1], 1) not in keys and (clips[1], 0) in keys and len(ds) == 2 * len(clips) - 1
+    i = int(np.flatnonzero((ds.samples["clip_id"].astype(str) == clips[0]) & (ds.samples["eye"] == 1))[0])
+    f = ds[i]["frames"]
+    assert f[5].float().std() > 10  # a real crop (the frame-4 box), not a blank
+    raw = EyeWindowDataset(tiny_copy, cache=False)
+    assert torch.equal(raw[i]["frames"], f)

@@ -26,7 +26,7 @@ import numpy as np
 
 from trainer.crops import CropConfig, crop_image_eyes
 
-CACHE_FORMAT = 1  # bump when the array layout or the crop code changes meaning
+CACHE_FORMAT = 2  # bump when the array layout or the crop code changes meaning
 
 
 def file_digest(path: str, chunk: int = 1 << 20) -> str:
@@ -49,14 +49,16 @@ def _crop_rows(args):
     for i, (p, hw) in enumerate(zip(paths, hws)):
         if valid[i].any():  # an eye without landmarks in this frame stays zero and is never served
             ok = np.flatnonzero(valid[i])
-            out[i, ok] = crop_image_eyes(p, boxes[i, ok], size, expect_hw=hw)
+            out[i, ok] = crop_image_eyes(os.fsdecode(p), boxes[i, ok], size,
+                                         expect_hw=None if hw is None else tuple(int(v) for v in hw))
     return out
 
 
-def build_cache(path: str, image_paths: list[str], image_hw: list[tuple[int, int]] | None, boxes: np.ndarray,
+def build_cache(path: str, image_paths, image_hw, boxes: np.ndarray,
                 valid: np.ndarray, cfg: CropConfig, meta: dict, workers: int = 0, progress: bool = True) -> str:
     """Crop every row into `path` (a directory), atomically. Returns `path`.
 
+    image_paths: N paths (str or bytes); image_hw: [N, 2] expected (height, width) or None.
     boxes: [N, E, 4] crop boxes; valid: [N, E] bool (False: no landmarks, left zero).
     workers: processes to crop with (0: this process).
     """

@@ -62,7 +62,7 @@ def _fill_within_clips(values: np.ndarray, clip_codes: np.ndarray) -> np.ndarray
     """Fill NaN rows (of rows sorted by clip, frame) from the nearest valid row of the same clip."""
     df = pd.DataFrame(values)
     g = df.groupby(clip_codes, sort=False)
-    return g.ffill().fillna(g.bfill()).to_numpy()
+    return np.array(g.ffill().fillna(g.bfill()).to_numpy(), dtype=np.float64)  # a writable copy
 
 
 def _peak_flags(clip_codes: np.ndarray, blink_id: np.ndarray, closure: np.ndarray) -> np.ndarray:
@@ -137,7 +137,7 @@ class EyeWindowDataset(Dataset):
 
         # crop boxes of every row and eye (the cache and uncached reads use the same boxes)
         n = len(df)
-        boxes = np.full((n, len(schema.EYES), 4), np.nan)
+        boxes = np.full((n, len(schema.EYES), 4), np.nan)  # float64 while building; kept as float32
         valid = np.zeros((n, len(schema.EYES)), bool)
         for e, eye in enumerate(schema.EYES):
             pts = {p: sdf[[f"{eye}_{p}_x", f"{eye}_{p}_y"]].to_numpy(np.float64, na_value=np.nan)
@@ -152,11 +152,13 @@ class EyeWindowDataset(Dataset):
                         b[rows] = smooth_boxes(b[rows], self.crop.stabilize)
             boxes[order, e] = b
             valid[order, e] = np.isfinite(b).all(axis=1)
-        self._boxes, self._valid = boxes, valid
-        self._image_paths = [os.path.join(self.root, p) for p in df["image"].astype(str)]
+        self._boxes, self._valid = boxes.astype(np.float32), valid
+        # numpy arrays, not lists of Python objects: DataLoader workers fork, and touching Python
+        # objects would copy them into every worker (a million clips = millions of strings)
+        self._image_paths = np.array([os.fsencode(os.path.join(self.root, p)) for p in df["image"].astype(str)])
         self._image_hw = None
         if "width" in df.columns and "height" in df.columns and not df[["width", "height"]].isna().any().any():
-            self._image_hw = list(zip(df["height"].astype(int), df["width"].astype(int)))
+            self._image_hw = df[["height", "width"]].to_numpy(np.int32)
 
         # split filter (frames.csv, else clips.csv)
         keep_clip = np.ones(len(clip_names), bool)
@@ -211,14 +213,16 @@ class EyeWindowDataset(Dataset):
             closures.append(closure[win_rows[ok]])
             cache_rows.append(order[win_rows[ok]])
         self.samples = pd.DataFrame(samples, columns=["clip", "start", "eye", "blink"])
-        self.samples["clip_id"] = np.asarray(clip_names)[self.samples["clip"].to_numpy(np.int64)] if len(samples) else []
+        self.samples["clip_id"] = pd.Categorical.from_codes(self.samples["clip"].to_numpy(np.int64),
+                                                            categories=pd.Index(np.asarray(clip_names, dtype=str)))
         self._closure = (np.concatenate(closures) if closures else np.zeros((0, self.window))).astype(np.float32)
         self._rows = np.concatenate(cache_rows) if cache_rows else np.zeros((0, self.window), np.int64)
         # plain arrays for __getitem__ (pandas row access costs more than a cached crop read)
         self._eye = self.samples["eye"].to_numpy(np.int64)
         self._blink = self.samples["blink"].to_numpy(np.float32)
         self._start = self.samples["start"].to_numpy(np.int64)
-        self._clip_id = self.samples["clip_id"].to_numpy(object)
+        self._clip_code = self.samples["clip"].to_numpy(np.int64)
+        self._clip_names = np.asarray(clip_names, dtype=str)
         if len(self.samples) == 0:
             raise ManifestError(self.frames_csv, f"no samples (split={split!r}, eyes={self.eyes}, "
                                 f"{n} rows): nothing to train on")
@@ -232,7 +236,7 @@ class EyeWindowDataset(Dataset):
             self.cache_path = os.path.join(cdir, f"crops-{key}")
             if not crop_cache.is_complete(self.cache_path):
                 try:
-                    crop_cache.build_cache(self.cache_path, self._image_paths, self._image_hw, boxes, valid, self.crop,
+                    crop_cache.build_cache(self.cache_path, self._image_paths, self._image_hw, self._boxes, valid, self.crop,
                                            meta={"frames_csv": os.path.abspath(self.frames_csv)},
                                            workers=cache_workers, progress=progress)
                 except PermissionError as e:
@@ -251,7 +255,7 @@ class EyeWindowDataset(Dataset):
         y = self.samples["blink"].to_numpy()
         pos, neg = int(np.sum(y == 1)), int(np.sum(y == 0))
         return {"n": len(y), "blink": pos, "no_blink": neg, "unknown": int(np.isnan(y).sum()),
-                "pos_weight": (neg / pos) if pos else float("nan")}
+                "pos_weight": (neg / pos) if pos and neg else 1.0}  # 1.0: one class missing, nothing to balance
 
     def sample_weights(self) -> torch.Tensor:
         """Per-sample weights giving both classes equal total weight (for WeightedRandomSampler)."""
@@ -271,8 +275,8 @@ class EyeWindowDataset(Dataset):
                 self._cache_arr, self._cache_pid = crop_cache.open_cache(self.cache_path), os.getpid()
             return np.asarray(self._cache_arr[rows, e])
         uniq, inv = np.unique(rows, return_inverse=True)
-        cut = np.stack([crop_image_eyes(self._image_paths[r], self._boxes[r, e:e + 1], self.crop.size,
-                                        expect_hw=None if self._image_hw is None else self._image_hw[r])[0]
+        cut = np.stack([crop_image_eyes(os.fsdecode(self._image_paths[r]), self._boxes[r, e:e + 1], self.crop.size,
+                                        expect_hw=None if self._image_hw is None else tuple(self._image_hw[r]))[0]
                         for r in uniq])
         return cut[inv]
 
@@ -284,7 +288,7 @@ class EyeWindowDataset(Dataset):
             "closure": torch.from_numpy(self._closure[i].copy()),
             "blink": torch.tensor(self._blink[i], dtype=torch.float32),
             "eye": torch.tensor(self._eye[i], dtype=torch.int64),
-            "clip_id": str(self._clip_id[i]),
+            "clip_id": str(self._clip_names[self._clip_code[i]]),
             "start": int(self._start[i]),
         }
         if self.augment is not None:
