@@ -1,0 +1,148 @@
+"""FaceScene on the bpy wheel: frames and rows are written, re-rendering is reproducible, and the
+pixels agree with the labels (closing only the subject's left eye changes only that eye's region,
+and a closure of 1 is a shut eye in the image).
+
+Kept small for CI on 2 cores: one scene per module, 64-128 px frames, Cycles at 8 samples.
+"""
+import dataclasses
+import math
+import os
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from generator.config import GeneratorConfig  # noqa: E402
+from generator.sampling import sample_clip  # noqa: E402
+
+EYE_COLUMNS = ["closure", "phase", "blink_id", "outer_x", "outer_y", "inner_x", "inner_y", "upper_x",
+               "upper_y", "lower_x", "lower_y", "pupil_x", "pupil_y", "visible"]
+
+
+def _read_png(path):
+    img = bpy.data.images.load(str(path))
+    try:
+        w, h = img.size
+        px = np.empty(w * h * 4, np.float32)
+        img.pixels.foreach_get(px)
+        return px.reshape(h, w, 4)[::-1, :, :3]  # Blender stores rows bottom-up; return top-down
+    finally:
+        bpy.data.images.remove(img)
+
+
+class _Controlled:
+    """A sampled ClipSpec whose frames are replaced by fixed poses (for pixel comparisons)."""
+
+    def __init__(self, spec, frames):
+        self._spec, self._frames = spec, frames
+        self.n_frames = len(frames)
+
+    def __getattr__(self, name):
+        return getattr(self._spec, name)
+
+    def frame_state(self, t):
+        fs = self._spec.frame_state(0)
+        units = {k: 0.0 for k in fs.units}
+        units.update(self._frames[t])
+        return dataclasses.replace(fs, units=units, head_yaw=0.0, head_pitch=0.0, head_roll=0.0,
+                                   gaze_yaw=0.0, gaze_pitch=0.0, camera_shake=(0.0, 0.0, 0.0))
+
+
+@pytest.fixture(scope="module")
+def scene():
+    from generator.scene import FaceScene
+
+    cfg = GeneratorConfig()
+    cfg.render.engine = "cycles"
+    cfg.render.samples = 8
+    cfg.clip.resolution = [64, 64]
+    return FaceScene(cfg)
+
+
+def _spec(scene, index, n_frames, resolution):
+    spec = sample_clip(scene.cfg, index)
+    spec.n_frames = n_frames
+    spec.resolution = list(resolution)
+    return spec
+
+
+def test_render_clip_writes_frames_and_rows(scene, tmp_path):
+    spec = _spec(scene, 0, 2, (64, 48))
+    rows = scene.render_clip(spec, str(tmp_path / "clip"))
+    assert sorted(os.listdir(tmp_path / "clip")) == ["0000.png", "0001.png"]
+    assert _read_png(tmp_path / "clip" / "0001.png").shape == (48, 64, 3)
+    assert [r["frame"] for r in rows] == [0, 1]
+    for r in rows:
+        assert (r["width"], r["height"]) == (64, 48)
+        for eye in ("left", "right"):
+            for col in EYE_COLUMNS:
+                assert f"{eye}_{col}" in r, f"{eye}_{col} missing"
+            assert 0.0 <= r[f"{eye}_closure"] <= 1.0
+            assert all(math.isfinite(r[f"{eye}_{k}"]) for k in ("outer_x", "upper_y", "pupil_x"))
+        for k in ("head_yaw", "head_pitch", "head_roll", "gaze_yaw", "gaze_pitch"):
+            assert math.isfinite(r[k])
+    fs = spec.frame_state(1)
+    assert rows[1]["left_phase"] == fs.phase["left"] and rows[1]["head_yaw"] == pytest.approx(fs.head_yaw)
+    timings = scene.last_timings
+    assert len(timings) == 2 and all(t["render_s"] > 0 and t["write_s"] > 0 for t in timings)
+    assert not any(k.endswith("_s") for k in rows[0])  # timings stay out of the manifest rows
+
+
+def test_rendering_twice_gives_identical_labels_and_pixels(scene, tmp_path):
+    spec = _spec(scene, 1, 2, (64, 64))
+    a = scene.render_clip(spec, str(tmp_path / "a"))
+    scene.render_clip(_spec(scene, 2, 1, (64, 64)), str(tmp_path / "other"))  # a different clip between
+    b = scene.render_clip(spec, str(tmp_path / "b"))
+    assert a == b
+    for t in range(2):
+        pa, pb = _read_png(tmp_path / "a" / f"{t:04d}.png"), _read_png(tmp_path / "b" / f"{t:04d}.png")
+        assert np.abs(pa - pb).max() <= 2 / 255
+
+
+def _box(row, eye, margin):
+    xs = [row[f"{eye}_{k}_x"] for k in ("outer", "inner", "upper", "lower")]
+    ys = [row[f"{eye}_{k}_y"] for k in ("outer", "inner", "upper", "lower")]
+    w = max(xs) - min(xs)
+    return (int(min(xs) - margin * w), int(max(xs) + margin * w) + 1,
+            int(min(ys) - margin * w), int(max(ys) + margin * w) + 1)
+
+
+def test_closing_left_eye_changes_only_left_eye_pixels_and_matches_labels(scene, tmp_path):
+    spec = _spec(scene, 3, 2, (128, 128))
+    spec.camera.update(distance_m=0.4, focal_length_mm=85.0, offset_x=0.0, offset_y=0.0)
+    spec.lights = [{"kind": "area", "power_w": 80.0, "azimuth_deg": 20.0, "elevation_deg": 25.0,
+                    "distance_m": 1.2, "size_m": 0.5, "colour_temperature_k": 5500.0}]
+    spec.background = {"kind": "texture", "texture_kind": "noise", "texture_scale": 5.0, "world_strength": 0.3,
+                       "colour_a": [0.2, 0.3, 0.4], "colour_b": [0.5, 0.5, 0.45], "blur": 0.0}
+    rows = scene.render_clip(_Controlled(spec, [{}, {"eyeBlinkLeft": 1.0}]), str(tmp_path / "wink"))
+    open_, shut = rows
+    assert open_["left_closure"] < 0.05 and open_["right_closure"] < 0.05
+    assert shut["left_closure"] > 0.95 and shut["right_closure"] < 0.05
+    # labels: the lids meet at closure 1, and the subject's left eye is on the image's right
+    assert abs(shut["left_upper_y"] - shut["left_lower_y"]) < 1.5 < abs(open_["left_upper_y"] - open_["left_lower_y"])
+    assert open_["left_pupil_x"] > open_["right_pupil_x"]
+    for k in ("outer_x", "inner_y", "pupil_x", "upper_y"):
+        assert shut[f"right_{k}"] == pytest.approx(open_[f"right_{k}"], abs=1e-6)
+
+    a = _read_png(tmp_path / "wink" / "0000.png")
+    b = _read_png(tmp_path / "wink" / "0001.png")
+    diff = np.abs(a - b).max(axis=2)
+    x0, x1, y0, y1 = _box(open_, "left", 0.6)
+    changed = diff > 0.04
+    assert changed[y0:y1, x0:x1].sum() >= 10  # the eye really closed in the picture
+    outside = changed.copy()
+    outside[max(y0, 0):y1, max(x0, 0):x1] = False
+    assert outside.sum() <= 3, f"{outside.sum()} pixels changed outside the left eye"
+    rx0, rx1, ry0, ry1 = _box(open_, "right", 0.3)
+    assert diff[ry0:ry1, rx0:rx1].max() < 0.02  # the right eye is untouched beyond noise
+
+    # the picture agrees with the label: where the open eye showed its dark iris/pupil, the shut
+    # eye shows lid skin, as bright as the skin just below the eye
+    px, py = int(open_["left_pupil_x"]), int(open_["left_pupil_y"])
+    iris_open = a[py - 1:py + 2, px - 1:px + 2].mean()
+    lid_shut = b[py - 1:py + 2, px - 1:px + 2].mean()
+    eye_w = abs(open_["left_outer_x"] - open_["left_inner_x"])
+    cheek = b[int(py + 0.6 * eye_w), px - 1:px + 2].mean()
+    assert lid_shut > iris_open + 0.1
+    assert abs(lid_shut - cheek) < 0.25
