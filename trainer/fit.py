@@ -313,7 +313,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     per_rank_batch = cfg.batch_size // world
     sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
-    steps_per_epoch = math.ceil(len(sampler) / per_rank_batch)
+    # a last batch of one window breaks BatchNorm (the CNN variants) and is noise anyway: drop it
+    drop_last = len(sampler) % per_rank_batch == 1 and len(sampler) > 1
+    steps_per_epoch = len(sampler) // per_rank_batch if drop_last else math.ceil(len(sampler) / per_rank_batch)
     total_steps = cfg.epochs * steps_per_epoch
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
@@ -358,7 +360,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         t0 = time.time()
         sampler.set_epoch(epoch)  # data order = f(seed, epoch): resumable without saving positions
         train_ds.set_epoch(epoch)  # augmentation stream = f(seed, epoch, index): likewise
-        loader = DataLoader(train_ds, batch_size=per_rank_batch, sampler=sampler,
+        loader = DataLoader(train_ds, batch_size=per_rank_batch, sampler=sampler, drop_last=drop_last,
                             num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
                             persistent_workers=False,
                             generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch * 1009 + rank))
