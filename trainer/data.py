@@ -94,6 +94,7 @@ class EyeWindowDataset(Dataset):
         split: str | Sequence[str] | None = None,
         augment: Callable | bool | None = None,  # True: WindowAugment() defaults
         cache_dir: str | os.PathLike | None = None,  # None: <root>/.cache
+        *,
         cache: bool = True,               # False: crop from the images on every access
         crop: CropConfig | None = None,   # crop geometry; its size is replaced by crop_size
         seed: int = 0,                    # augmentation stream: item i of epoch e is reproducible
