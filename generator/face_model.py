@@ -18,10 +18,12 @@ african/asian/caucasian (normalised to sum 1). Missing values take MakeHuman's d
 Face details are MakeHuman target names, either a single target ("head/head-oval": w in [0, 1]) or
 an opposite pair ("nose/nose-hump-decr|incr": v in [-1, 1], negative -> first target).
 
-Blink calibration: the raw eyeBlink units do not close every identity's lids exactly, so
-pose_vertices scales eyeBlink{Left,Right} so that weight 1 brings the mid upper-lid and mid
-lower-lid points together for this identity, and never lets the combination of units push the upper
-lid past the lower one (closed form: the targets are linear). Closure is then monotonic in weight.
+Blink calibration: the raw eyeBlink units do not close every identity's lids exactly (on the base
+face the upper lid overshoots by 20% of the aperture), so pose_vertices replaces eyeBlink{Left,Right}
+by `blink_field`: the unit rescaled per lid column so that weight 1 brings the upper lid margin onto
+the lower one across the opening and the mid-lid points exactly together, for this identity. With
+other units (squint, wide, look down) the blink closes the fraction `weight` of the gap they left.
+Closure is linear in the weight.
 
 Gaze: eyeLook* units move the eyeballs by a linear morph (which also shears them); here the eyeball
 part of those units is replaced by a rigid rotation about the eyeball centre. Gaze angles and
@@ -152,6 +154,8 @@ class FaceModel:
             self.landmark_index = {e: {k: int(meta["landmarks"][e][k]) for k in LANDMARKS} for e in EYES}
             self.pupil_index = {e: np.asarray(meta["landmarks"][e]["pupil"], np.int64) for e in EYES}
             self.eyeball_index = {e: np.arange(*meta["landmarks"][e]["eyeball"]) for e in EYES}
+            self.upper_margin = {e: np.asarray(meta["landmarks"][e]["upper_margin"], np.int64) for e in EYES}
+            self.lower_margin = {e: np.asarray(meta["landmarks"][e]["lower_margin"], np.int64) for e in EYES}
             self.joint_index = {k: np.asarray(v, np.int64) for k, v in meta.get("joints", {}).items()}
         except FaceAssetError:
             raise
@@ -301,8 +305,8 @@ class FaceModel:
         for eye in EYES:  # calibrated blink, never past the lower lid
             blink = float(units.get(BLINK_UNITS[eye], 0.0))
             if blink:
-                verts = verts + self._blink_gain(identity_verts, verts, eye, blink) * self.unit_scale(identity_verts) \
-                    * self.unit.dense[self.unit.index(BLINK_UNITS[eye], "face unit")]
+                field = self.blink_field(identity_verts, eye)
+                verts = verts + self._blink_weight(verts, field, eye, blink) * field
         for eye, (yaw, pitch) in gaze.items():
             if yaw or pitch:
                 ball = self.eyeball_index[eye]
@@ -317,27 +321,80 @@ class FaceModel:
         d = np.linalg.norm(self.eye_centre(identity_verts, "left") - self.eye_centre(identity_verts, "right"))
         return float(d / self._base_eye_distance)
 
-    def _blink_gain(self, identity_verts, verts, eye, weight) -> float:
-        """Multiplier of the raw blink unit: weight 1 closes the mid-lid gap of this identity exactly.
+    def blink_field(self, identity_verts: np.ndarray, eye: str, bins: int = 10) -> np.ndarray:
+        """(V, 3) displacement of a full blink of this identity: the eyeBlink unit recalibrated so
+        that at weight 1 the lids meet along the whole opening, not only at the mid-lid points.
 
-        The targets are linear, so the aperture (signed mid-lid gap along the eye's up axis) is
-        nearly affine in the blink multiplier g: gap(g) = gap0 + g * slope. g is chosen so that
-        gap = (1 - weight) * neutral gap (weight 1: 0), capped where the gap reaches 0 with the other
-        units applied (no pass-through). Two secant steps absorb the small turn of the up axis.
+        The raw unit was authored on the base face: on other faces it overshoots (the upper lid
+        passes the lower, by 20% of the aperture on the base face itself) or leaves part of the eye
+        open (e.g. at the inner corner when eye-height targets reshape the lid). So the lower lid
+        keeps the unit's motion scaled by the mid-lid gain g_mid, and the upper lid's motion is scaled
+        per column (position s along the corner line, in `bins` bins) so that its margin lands on the
+        lower margin's highest point in that column; a final uniform factor makes the mid-lid gap
+        exactly 0. Linear in the weight, so closure is monotonic.
         """
+        li = self.landmark_index[_eye(eye)]
         d = self.unit_scale(identity_verts) * self.unit.dense[self.unit.index(BLINK_UNITS[eye], "face unit")]
-        neutral = self.aperture(identity_verts, eye)
-        g = 0.0
+        g_mid = self._solve_weight(identity_verts, d, eye, 0.0, 0.0)
+        up = self.eye_up(identity_verts, eye)
+        inner, lat = identity_verts[li["inner"]], identity_verts[li["outer"]] - identity_verts[li["inner"]]
+        col = lambda idx: (identity_verts[idx] - inner) @ lat / (lat @ lat)  # noqa: E731  0 inner .. 1 outer
+        edges = np.linspace(0.0, 1.0, bins + 1)
+
+        def envelope(idx, height, pick):
+            """(s, index) of the vertex each column bin picks by height (pick = np.argmax / np.argmin)."""
+            s, out_s, out_i = col(idx), [], []
+            b = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, bins - 1)
+            for k in range(bins):
+                m = np.flatnonzero(b == k)
+                if len(m):
+                    j = m[pick(height[m])]
+                    out_s.append(s[j])
+                    out_i.append(idx[j])
+            return np.array(out_s), np.array(out_i)
+
+        lower, upper = self.lower_margin[eye], self.upper_margin[eye]
+        field = g_mid * d
+        closed = identity_verts + field
+        s_low, i_low = envelope(lower, closed[lower] @ up, np.argmax)  # top of the closed lower lid
+        # how far each upper-margin vertex still is from the lower lid below it (>0: open, <0: crossed)
+        extra = closed[upper] @ up - np.interp(col(upper), s_low, closed[i_low] @ up)
+        rows = np.flatnonzero(np.any(d != 0.0, axis=1))
+        up_rows = rows[d[rows] @ up < 0.0]  # the upper lid (and its lashes) move down, the lower lid up
+        # move each margin vertex by its residual; the lid skin above follows its nearest margin
+        # vertices (inverse-distance weights) with a linear falloff over 40% of the eye width
+        dist = np.linalg.norm(identity_verts[up_rows][:, None] - identity_verts[upper][None], axis=-1)
+        near = np.argsort(dist, axis=1)[:, :3]
+        dn = np.take_along_axis(dist, near, axis=1)
+        wts = 1.0 / (dn + 1e-5) ** 2
+        amount = (extra[near] * wts).sum(axis=1) / wts.sum(axis=1)
+        falloff = np.clip(1.0 - dn[:, 0] / (0.4 * np.linalg.norm(lat)), 0.0, 1.0)
+        correction = np.zeros_like(d)
+        correction[up_rows] = -(amount * falloff)[:, None] * up
+        field = field + correction
+        # exact mid-lid closure: a last uniform touch on the upper lid's own motion
+        upper_part = np.zeros_like(d)
+        upper_part[up_rows] = d[up_rows]
+        return field + self._solve_weight(identity_verts + field, upper_part, eye, 0.0, 0.0) * upper_part
+
+    def _solve_weight(self, verts, field, eye, target_gap, start) -> float:
+        """Multiplier w with aperture(verts + w * field) == target_gap (secant steps; nearly linear)."""
+        w = start
         for _ in range(3):
-            a0 = self.aperture(verts + g * d, eye)
-            slope = self.aperture(verts + (g + 1.0) * d, eye) - a0
+            a0 = self.aperture(verts + w * field, eye)
+            slope = self.aperture(verts + (w + 1.0) * field, eye) - a0
             if slope >= 0:
                 raise FaceAssetError(f"{BLINK_UNITS[eye]} does not close the {eye} eye (slope {slope:.2e})")
-            # target gap: weight 1 -> 0; never below 0 (the other units may already narrow the eye)
-            target = max((1.0 - weight) * neutral, 0.0) if weight <= 1 else 0.0
-            target = min(target, self.aperture(verts, eye)) if weight > 0 else target
-            g += (target - a0) / slope
-        return float(max(g, 0.0)) if weight >= 0 else float(g)
+            w += (target_gap - a0) / slope
+        return float(w)
+
+    def _blink_weight(self, verts, field, eye, weight) -> float:
+        """Weight of the calibrated blink field given what other units did to the eye: the blink
+        closes the fraction `weight` of the current mid-lid gap, so 1 shuts an eye that a squint
+        narrowed (without crossing) or eyeWide opened (without leaving a gap)."""
+        if weight <= 0 or self.aperture(verts, eye) <= 0:
+            return 0.0 if weight > 0 else float(weight)
+        return float(weight * self._solve_weight(verts, field, eye, 0.0, 1.0))
 
     # ---------------------------------------------------------------- measurement
     def eye_midpoint(self, verts: np.ndarray) -> np.ndarray:
