@@ -305,7 +305,7 @@ class FaceModel:
         for eye in EYES:  # calibrated blink, never past the lower lid
             blink = float(units.get(BLINK_UNITS[eye], 0.0))
             if blink:
-                field = self.blink_field(identity_verts, eye)
+                field = self._cached_blink_field(identity_verts, eye)
                 verts = verts + self._blink_weight(verts, field, eye, blink) * field
         for eye, (yaw, pitch) in gaze.items():
             if yaw or pitch:
@@ -320,6 +320,16 @@ class FaceModel:
         larger, unscaled units would leave the lids too short to cover the (larger) eyeballs."""
         d = np.linalg.norm(self.eye_centre(identity_verts, "left") - self.eye_centre(identity_verts, "right"))
         return float(d / self._base_eye_distance)
+
+    def _cached_blink_field(self, identity_verts: np.ndarray, eye: str) -> np.ndarray:
+        """blink_field of the last identities seen (a clip poses one identity for every frame)."""
+        key = (eye, hash(np.ascontiguousarray(identity_verts).tobytes()))
+        cache = self.__dict__.setdefault("_blink_cache", {})
+        if key not in cache:
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[key] = self.blink_field(identity_verts, eye)
+        return cache[key]
 
     def blink_field(self, identity_verts: np.ndarray, eye: str, bins: int = 10) -> np.ndarray:
         """(V, 3) displacement of a full blink of this identity: the eyeBlink unit recalibrated so
