@@ -224,3 +224,34 @@ def test_frame_states_drive_the_face_model():
         posed = model.pose_vertices(ident, fs.units, fs.gaze_yaw, fs.gaze_pitch)
         assert fs.phase["left"] == "closed"
         assert 1.0 - model.aperture(posed, "left") / neutral > 0.95
+
+
+_DIGEST = """
+import hashlib, json, sys
+sys.path.insert(0, {root!r})
+from generator.config import load_config
+from generator.sampling import sample_clip
+cfg = load_config(None, {{}})
+video = load_config(None, {{"clip.mode": "video", "clip.n_frames": 600}})
+rows = [sample_clip(cfg, i).to_row() for i in range(40)] + [sample_clip(video, i).to_row() for i in range(3)]
+states = [sample_clip(cfg, i).frame_state(t) for i in range(10) for t in range(13)]
+print(hashlib.sha256((json.dumps(rows) + repr(states)).encode()).hexdigest())
+"""
+
+
+def test_bit_identical_under_blenders_python_and_numpy():
+    """Blender's own Python (Debian: system python3 + numpy 1.24) and the bpy wheel's venv
+    (numpy 1.26) must sample the same clips, bit for bit: a dataset may mix both ways in."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    system = shutil.which("python3", path="/usr/bin:/bin")
+    root = str(Path(__file__).resolve().parents[1])
+    code = _DIGEST.format(root=root)
+    if not system or subprocess.run([system, "-c", "import numpy"], capture_output=True).returncode != 0:
+        pytest.skip("no system python3 with numpy (Debian's Blender uses it)")
+    theirs = subprocess.run([system, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    ours = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert theirs == ours

@@ -46,9 +46,12 @@ def planckian_xy(kelvin: float) -> Tuple[float, float]:
 def kelvin_to_rgb(kelvin: float) -> List[float]:
     """Linear Rec.709 RGB of a black body at ``kelvin``, scaled so that the largest channel is 1."""
     x, y = planckian_xy(kelvin)
-    xyz = np.array([x / y, 1.0, (1.0 - x - y) / y])
-    rgb = np.clip(_XYZ_TO_LINEAR_SRGB @ xyz, 0.0, None)
-    return [float(c) for c in rgb / rgb.max()]
+    xyz = (x / y, 1.0, (1.0 - x - y) / y)
+    # plain float arithmetic, not a numpy matmul: BLAS/SIMD builds differ in the last bits, and a
+    # clip must be bit-identical whether sampled by Blender's numpy 1.24 or the bpy wheel's 1.26
+    rgb = [max(0.0, sum(float(m) * c for m, c in zip(row, xyz))) for row in _XYZ_TO_LINEAR_SRGB]
+    top = max(rgb)
+    return [c / top for c in rgb]
 
 
 # ---------------------------------------------------------------------------- camera
