@@ -345,3 +345,19 @@ def test_frames_without_landmarks_borrow_the_nearest_box_and_eyes_without_any_ar
     assert f[5].float().std() > 10  # a real crop (the frame-4 box), not a blank
     raw = EyeWindowDataset(tiny_copy, cache=False)
     assert torch.equal(raw[i]["frames"], f)
+
+
+def test_concurrent_builders_end_with_one_complete_cache(tiny_root, tmp_path):
+    """Two processes (e.g. DDP ranks) building the same cache: the loser's copy is discarded, not an error."""
+    ds = EyeWindowDataset(tiny_root, cache_dir=tmp_path / "c")
+    ref = crop_cache.open_cache(ds.cache_path).copy()
+    again = crop_cache.build_cache(ds.cache_path, ds._image_paths, ds._image_hw, ds._boxes, ds._valid, ds.crop,
+                                   meta={}, progress=False)  # finishes second: rename target exists
+    assert again == ds.cache_path and os.listdir(tmp_path / "c") == [os.path.basename(ds.cache_path)]
+    np.testing.assert_array_equal(crop_cache.open_cache(ds.cache_path), ref)
+
+
+def test_cache_built_by_worker_processes_is_identical(tiny_root, tmp_path):
+    one = EyeWindowDataset(tiny_root, cache_dir=tmp_path / "a")
+    two = EyeWindowDataset(tiny_root, cache_dir=tmp_path / "b", cache_workers=2)
+    np.testing.assert_array_equal(crop_cache.open_cache(one.cache_path), crop_cache.open_cache(two.cache_path))
