@@ -10,7 +10,8 @@ are separate samples). An item is::
 Window label: 1 when the PEAK (the middle of the maximal-closure frames) of one of THIS eye's
 blink events lies inside the window, so a window that cuts an event away from its peak is a
 negative, as in HUST-LEBW. Where the manifest has no `<eye>_blink_id` for a clip, the clip's
-`blink` is used (max over the window's rows).
+`blink` is used (max over the window's rows). An event cut by the clip's edge (clips.csv
+`cut_event`) has its peak taken among the frames the clip holds.
 
 Windows: clips longer than `window` are cut every `stride` frames (default stride = window:
 non-overlapping windows, so an epoch sees every frame once and no near-duplicates; pass a
