@@ -122,23 +122,32 @@ def to_blender(points_dm: np.ndarray) -> np.ndarray:
     return np.stack([p[..., 0], -p[..., 2], p[..., 1]], axis=-1)
 
 
-def read_target(path: str, n_source_verts: int) -> dict:
-    """A .target or .target.gz file as {source vertex index: delta (dm, source axes)}."""
+def read_target(path: str, n_source_verts: int) -> tuple[np.ndarray, np.ndarray]:
+    """A .target or .target.gz file (lines `index dx dy dz`) as (source vertex indices, deltas (n, 3) in
+    dm, source axes); a vertex listed twice keeps its last line, as MakeHuman's loader does."""
     opener = gzip.open if path.endswith(".gz") else open
-    out = {}
     with opener(path, "rt") as f:
-        for line_no, line in enumerate(f, 1):
-            s = line.strip()
-            if not s or s.startswith("#"):
-                continue
-            parts = s.split()
-            if len(parts) != 4:
-                raise ValueError(f"{path}:{line_no}: expected 'index dx dy dz', got {s!r}")
-            i = int(parts[0])
-            if not 0 <= i < n_source_verts:
-                raise ValueError(f"{path}:{line_no}: vertex index {i} outside 0..{n_source_verts - 1}")
-            out[i] = [float(x) for x in parts[1:]]
-    return out
+        lines = [ln for ln in f.read().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    try:
+        table = np.array(" ".join(lines).split(), np.float64).reshape(-1, 4)
+        if len(table) != len(lines):
+            raise ValueError
+    except ValueError:  # find the offending line for the message
+        for line_no, ln in enumerate(lines, 1):
+            parts = ln.split()
+            try:
+                ok = len(parts) == 4 and [float(x) for x in parts]
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{path}: data line {line_no}: expected 'index dx dy dz', got {ln.strip()!r}") from None
+        raise
+    idx = table[:, 0].astype(np.int64)
+    if len(idx) and (idx.min() < 0 or idx.max() >= n_source_verts or np.any(table[:, 0] != idx)):
+        bad = int(np.flatnonzero((idx < 0) | (idx >= n_source_verts) | (table[:, 0] != idx))[0])
+        raise ValueError(f"{path}: data line {bad + 1}: vertex index {table[bad, 0]:g} outside 0..{n_source_verts - 1}")
+    last = len(idx) - 1 - np.unique(idx[::-1], return_index=True)[1]  # last occurrence of each index
+    return idx[last], table[last, 1:]
 
 
 def macro_target_files(macro_dir: str) -> list[tuple[str, str]]:
@@ -159,7 +168,7 @@ def macro_target_files(macro_dir: str) -> list[tuple[str, str]]:
     return files
 
 
-def sparse_pack(deltas: list[dict], src_to_new: np.ndarray):
+def sparse_pack(deltas: list, src_to_new: np.ndarray):
     """Restrict targets to kept vertices and pack them sparse.
 
     Target k moves vertex index[j] (ptr[k] <= j < ptr[k+1]) by shift[k] + delta[j] * DELTA_STEP_M
@@ -167,10 +176,12 @@ def sparse_pack(deltas: list[dict], src_to_new: np.ndarray):
     motion of the whole head under age/height targets (up to ~1 m), so that the residual fits int16.
     """
     ptr, idx_all, d_all, shifts = [0], [], [], []
-    for d in deltas:
-        items = sorted((src_to_new[i], v) for i, v in d.items() if src_to_new[i] >= 0 and any(v))
-        idx = np.array([i for i, _ in items], np.int64)
-        dv = to_blender(np.array([v for _, v in items], np.float64).reshape(-1, 3))
+    for src_idx, src_delta in deltas:
+        new_idx = src_to_new[src_idx]
+        keep = (new_idx >= 0) & np.any(src_delta != 0, axis=1)
+        order = np.argsort(new_idx[keep], kind="stable")
+        idx = new_idx[keep][order]
+        dv = to_blender(src_delta[keep][order].reshape(-1, 3))
         shift = dv.mean(axis=0) if len(dv) else np.zeros(3)
         shift = shift.astype(np.float32).astype(np.float64)  # stored float32: quantise what we subtract
         q = np.round((dv - shift) / DELTA_STEP_M)

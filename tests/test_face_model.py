@@ -276,3 +276,20 @@ def test_sampled_subjects_close_their_eyes(model):
             assert abs(model.aperture(closed, eye)) < 0.02e-3
             assert model.aperture(half, eye) == pytest.approx(0.5 * model.neutral_aperture(iv, eye), rel=0.02)
             assert visible_eyeball_fraction(model, closed, eye) < 0.05
+
+
+def test_target_reader_names_file_and_line_of_bad_data(tmp_path):
+    from generator.build_face_asset import read_target
+
+    good = tmp_path / "good.target"
+    good.write_text("# comment\n3 0.1 0 0\n1 0 .2 0\n3 0 0 .5\n")
+    idx, delta = read_target(str(good), 10)
+    assert idx.tolist() == [1, 3] and delta[1].tolist() == [0, 0, 0.5]  # repeated vertex: last line wins
+    bad = tmp_path / "bad.target"
+    bad.write_text("1 0 0 0\n2 0 zero 0\n")
+    with pytest.raises(ValueError, match=r"bad.target: data line 2"):
+        read_target(str(bad), 10)
+    out_of_range = tmp_path / "range.target"
+    out_of_range.write_text("1 0 0 0\n12 0 0 0\n")
+    with pytest.raises(ValueError, match=r"range.target: data line 2: vertex index 12"):
+        read_target(str(out_of_range), 10)
