@@ -123,6 +123,8 @@ class NegativesConfig:
     talking_syllable_hz: List[float] = field(default_factory=lambda: [4.0, 5.0])  # syllable rate of speech ~4-5 Hz
     talking_jaw_open: List[float] = field(default_factory=lambda: [0.1, 0.4])  # jawOpen peak weight per syllable
     transition_ms: List[float] = field(default_factory=lambda: [100.0, 400.0])  # smooth onset/offset of an expression
+    episode_s: List[float] = field(default_factory=lambda: [2.0, 20.0])  # long videos: an expression lasts seconds, not the whole video
+    episode_gap_s: float = 30.0  # long videos: mean gap between two episodes of the same expression
 
 
 @dataclass
@@ -403,6 +405,8 @@ def _validate(cfg: GeneratorConfig):
     _range(n, "talking_syllable_hz", p, 1e-3)
     _range(n, "talking_jaw_open", p, 0.0, 1.0)
     _range(n, "transition_ms", p, 0.0)
+    _range(n, "episode_s", p, 1e-3)
+    _positive(n, "episode_gap_s", p)
 
     h, p = cfg.head, "head"
     for name in ("yaw_deg", "pitch_deg", "roll_deg"):

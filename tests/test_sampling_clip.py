@@ -117,7 +117,7 @@ def test_hard_negatives_are_labelled_without_blinks():
         assert max(fs.units["eyeSquintLeft"] for fs in states) > 0.0
         assert max(fs.units["jawOpen"] for fs in states) > 0.0
         ld = spec.expressions["look_down"]
-        t_on = [fs for fs in states if ld["onset_s"] + ld["ramp_s"] <= fs.time_s <= ld["offset_s"]]
+        t_on = [fs for fs in states if motion.envelope(ld, fs.time_s) == 1.0]
         for fs in t_on:  # fully looking down: the gaze is lowered by the sampled pitch (lids follow in the face model)
             assert fs.gaze_pitch <= CFG.gaze.pitch_deg[1] + 1.0 - ld["pitch_deg"] + 1e-6
             assert fs.units["eyeLookDownLeft"] == 0.0  # never both gaze and eyeLook units: the eye would turn twice
@@ -125,12 +125,13 @@ def test_hard_negatives_are_labelled_without_blinks():
 
 def test_talking_oscillates_at_syllable_rate():
     cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 240, "clip.fps": 60.0,
-                             "negatives.talking_probability": 1.0, "negatives.transition_ms": [0, 0]})
+                             "negatives.talking_probability": 1.0, "negatives.transition_ms": [0, 0],
+                             "negatives.episode_s": [5, 20]})
     for i in range(5):
         spec = sample_clip(cfg, i)
         tk = spec.expressions["talking"]
         jaw = np.array([spec.frame_state(t).units["jawOpen"] for t in range(spec.n_frames)])
-        on = np.array([tk["onset_s"] <= t / 60.0 <= tk["offset_s"] for t in range(spec.n_frames)])
+        on = np.array([motion.envelope(tk, t / 60.0) == 1.0 for t in range(spec.n_frames)])
         if on.sum() < 90:
             continue
         x = jaw[on] - jaw[on].mean()
@@ -255,3 +256,30 @@ def test_bit_identical_under_blenders_python_and_numpy():
     theirs = subprocess.run([system, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     ours = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert theirs == ours
+
+
+def test_long_video_expressions_come_and_go():
+    cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 30 * 600, "negatives.squint_probability": 1.0})
+    spec = sample_clip(cfg, 0)
+    sq = spec.expressions["squint"]
+    assert len(sq["episodes"]) > 5
+    on = np.array([motion.envelope(sq, t) for t in np.arange(0, 600, 0.5)])
+    assert 0.1 < (on > 0.5).mean() < 0.7  # episodes of 2-20 s with ~30 s gaps, not the whole video
+    import time
+    t0 = time.perf_counter()
+    for t in range(0, spec.n_frames, 60):
+        spec.frame_state(t)
+    assert (time.perf_counter() - t0) / (spec.n_frames / 60) < 0.02  # long videos stay cheap per frame
+
+
+def test_long_video_frame_lookup_matches_full_evaluation():
+    cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 30 * 300, "clip.subsamples": 3})
+    spec = sample_clip(cfg, 1)
+    assert len(spec.blink_events) > 20
+    frames = np.arange(0, spec.n_frames, 7)
+    full = {e: B.frame_curve(spec.blink_events, e, frames, spec.fps, 3, spec.shutter) for e in ("left", "right")}
+    names, ids = B.eye_phase(spec.blink_events, "left", frames / spec.fps, spec.closed_band)
+    for k, t in enumerate(frames):
+        fs = spec.frame_state(int(t))
+        assert fs.blink_weight["left"] == full["left"][k] and fs.blink_weight["right"] == full["right"][k]
+        assert fs.phase["left"] == names[k] and fs.blink_id["left"] == ids[k]

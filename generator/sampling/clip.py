@@ -10,6 +10,7 @@ own child stream SeedSequence([seed, clip_index], spawn_key=(ASPECT,)): adding a
 changing how one is sampled leaves every other aspect of every clip unchanged. The subject's face
 comes from the subject's own seed, so all clips of a subject show the same person.
 """
+import bisect
 import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -116,10 +117,25 @@ class ClipSpec:
         return [k for k in ("squint", "wide", "look_down", "talking") if self.expressions.get(k)]
 
     # -- per frame
+    def events_between(self, t0: float, t1: float) -> List[BlinkEvent]:
+        """The events whose span meets [t0, t1] (s), by bisection: a long video holds thousands."""
+        spans = getattr(self, "_spans", None)
+        if spans is None or len(spans) != len(self.blink_events):
+            spans = [ev.span_s() for ev in self.blink_events]  # sorted and disjoint (renumbered by peak)
+            self._spans = spans
+        i = max(bisect.bisect_right([s[0] for s in spans], t1) - 1, 0) if spans else 0
+        return [ev for ev, (a, b) in zip(self.blink_events[max(i - 2, 0):i + 2], spans[max(i - 2, 0):i + 2])
+                if a <= t1 and b >= t0]
+
     def blink_curve(self, eye: str, frames=None) -> np.ndarray:
         """eyeBlink weight per frame for ``eye`` (with the sub-frame integration of the config)."""
         frames = np.arange(self.n_frames) if frames is None else np.asarray(frames)
-        return blink_mod.frame_curve(self.blink_events, eye, frames, self.fps, self.subsamples, self.shutter)
+        events = self.blink_events
+        if len(frames) == 1 and len(events) > 4:
+            t = float(frames[0]) / self.fps
+            half = 0.5 * self.shutter / self.fps
+            events = self.events_between(t - half, t + half)
+        return blink_mod.frame_curve(events, eye, frames, self.fps, self.subsamples, self.shutter)
 
     def frame_state(self, t: int) -> FrameState:
         if not 0 <= int(t) < self.n_frames:
@@ -129,7 +145,8 @@ class ClipSpec:
         phase, ids, weight = {}, {}, {}
         for eye in EYES:
             w = float(self.blink_curve(eye, [t])[0])
-            names, bid = blink_mod.eye_phase(self.blink_events, eye, [time_s], self.closed_band)
+            near = self.events_between(time_s, time_s) if len(self.blink_events) > 4 else self.blink_events
+            names, bid = blink_mod.eye_phase(near, eye, [time_s], self.closed_band)
             phase[eye], ids[eye], weight[eye] = names[0], int(bid[0]), w
             units["eyeBlinkLeft" if eye == "left" else "eyeBlinkRight"] = w
         expr_units, pitch_offset = motion.expression_state(self.expressions, time_s)

@@ -14,6 +14,7 @@ any time t (s) by a pure function, so a frame's state depends on (spec, t) only.
   with eyeLookDown* as the eye turns: a narrower aperture without a blink),
   talking (jawOpen / mouth units at a syllable rate of 4-5 Hz).
 """
+import bisect
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -59,11 +60,10 @@ def sample_head(rng: np.random.Generator, hcfg, duration_s: float) -> Dict:
 
 def _catmull_rom(knots, dt: float, t: float) -> float:
     """Value at time t of the spline through knots placed at -dt, 0, dt, 2dt, ..."""
-    k = np.asarray(knots, dtype=float)
     u = t / dt + 1.0  # knot index coordinate
-    i = int(np.clip(np.floor(u), 1, len(k) - 3))
+    i = int(min(max(np.floor(u), 1), len(knots) - 3))
     s = u - i
-    p0, p1, p2, p3 = k[i - 1], k[i], k[i + 1], k[i + 2]
+    p0, p1, p2, p3 = (float(v) for v in knots[i - 1:i + 3])
     return float(0.5 * ((2 * p1) + (-p0 + p2) * s + (2 * p0 - 5 * p1 + 4 * p2 - p3) * s ** 2
                         + (-p0 + 3 * p1 - 3 * p2 + p3) * s ** 3))
 
@@ -100,10 +100,7 @@ def saccade_duration_s(amplitude_deg: float) -> float:
 def gaze_direction(gaze: Dict, t: float) -> Tuple[float, float]:
     """(yaw, pitch) in degrees at time t: the fixation in force, with a smooth saccade into it."""
     fx = gaze["fixations"]
-    idx = 0
-    for i, f in enumerate(fx):
-        if f[0] <= t:
-            idx = i
+    idx = max(bisect.bisect_right([f[0] for f in fx], t) - 1, 0)
     yaw, pitch = fx[idx][1], fx[idx][2]
     if idx == 0:
         return yaw, pitch
@@ -116,18 +113,33 @@ def gaze_direction(gaze: Dict, t: float) -> Tuple[float, float]:
 # ---------------------------------------------------------------------------- expressions
 
 def _envelope_params(rng: np.random.Generator, ncfg, duration_s: float) -> Dict:
-    """Onset/offset so that the expression is on for at least part of the clip (often all of it)."""
+    """When an expression is on: {"ramp_s", "episodes": [[onset_s, offset_s], ...]}. A short clip
+    gets one episode that covers part or all of it; a long video gets episodes of episode_s
+    separated by exponential gaps (mean episode_gap_s), so people do not squint for ten minutes."""
+    ramp = _uniform(rng, ncfg.transition_ms) / 1000.0
     d = max(duration_s, 1e-3)
-    onset = rng.uniform(-d, 0.5 * d)
-    length = rng.uniform(0.5 * d, 2.5 * d)
-    return {"onset_s": float(onset), "offset_s": float(onset + length),
-            "ramp_s": _uniform(rng, ncfg.transition_ms) / 1000.0}
+    if d <= ncfg.episode_s[0]:
+        onset = float(rng.uniform(-d, 0.5 * d))
+        return {"ramp_s": ramp, "episodes": [[onset, onset + float(rng.uniform(0.5 * d, 2.5 * d))]]}
+    episodes = []
+    t = -float(rng.uniform(0.0, ncfg.episode_s[1]))
+    while t < d:
+        length = _uniform(rng, ncfg.episode_s)
+        episodes.append([t, t + length])
+        t += length + float(rng.exponential(ncfg.episode_gap_s))
+    return {"ramp_s": ramp, "episodes": episodes}
 
 
 def envelope(p: Dict, t: float) -> float:
-    """0 -> 1 -> 0, smooth ramps of ramp_s at onset and offset."""
+    """0 -> 1 -> 0 over each episode, smooth ramps of ramp_s at onset and offset."""
     r = max(p["ramp_s"], 1e-6)
-    return float(_smoothstep((t - p["onset_s"]) / r) * (1.0 - _smoothstep((t - p["offset_s"]) / r)))
+    eps = p["episodes"]
+    i = bisect.bisect_right([e[0] for e in eps], t) - 1 if len(eps) > 8 else None
+    candidates = eps if i is None else eps[max(i - 1, 0):i + 2]
+    best = 0.0
+    for on, off in candidates:
+        best = max(best, float(_smoothstep((t - on) / r) * (1.0 - _smoothstep((t - off) / r))))
+    return best
 
 
 def sample_expressions(seed_seq: np.random.SeedSequence, ncfg, duration_s: float) -> Dict:
@@ -156,7 +168,7 @@ def sample_expressions(seed_seq: np.random.SeedSequence, ncfg, duration_s: float
     out["talking"] = None
     if r.random() < ncfg.talking_probability:
         hz = _uniform(r, ncfg.talking_syllable_hz)
-        n_syll = int(np.ceil(duration_s * hz * 3.5)) + 3  # covers the longest envelope
+        n_syll = 32  # per-syllable amplitudes, cycled
         out["talking"] = {**_envelope_params(r, ncfg, duration_s), "syllable_hz": hz,
                           "phase": float(r.uniform(0.0, 1.0)),
                           "jaw": [_uniform(r, ncfg.talking_jaw_open) for _ in range(n_syll)],
@@ -187,8 +199,8 @@ def expression_state(expr: Dict, t: float) -> Tuple[Dict[str, float], float]:
     tk = expr.get("talking")
     if tk:
         e = envelope(tk, t)
-        ph = tk["syllable_hz"] * (t - tk["onset_s"]) + tk["phase"]
-        k = int(np.clip(np.floor(ph), 0, len(tk["jaw"]) - 1))
+        ph = tk["syllable_hz"] * t + tk["phase"]
+        k = int(np.floor(ph)) % len(tk["jaw"])
         cycle = float(np.sin(np.pi * (ph - np.floor(ph))) ** 2)  # one open-close per syllable
         units["jawOpen"] = e * tk["jaw"][k] * cycle
         units["mouthFunnel"] = e * tk["funnel"][k] * cycle
