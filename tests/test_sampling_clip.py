@@ -283,3 +283,22 @@ def test_long_video_frame_lookup_matches_full_evaluation():
         fs = spec.frame_state(int(t))
         assert fs.blink_weight["left"] == full["left"][k] and fs.blink_weight["right"] == full["right"][k]
         assert fs.phase["left"] == names[k] and fs.blink_id["left"] == ids[k]
+
+
+def test_video_blink_rate_follows_activity():
+    """Conversation raises the blink rate (26 vs 17/min), reading lowers it (4.5/min): DESIGN 5."""
+    cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 30 * 600, "negatives.talking_probability": 1.0,
+                             "negatives.look_down_probability": 0.0, "negatives.episode_s": [20, 60],
+                             "negatives.episode_gap_s": 40.0})
+    on_rates, off_rates = [], []
+    for i in range(6):
+        spec = sample_clip(cfg, i)
+        tk = spec.expressions["talking"]
+        peaks = np.array([e.peak_s for e in spec.blink_events if 0 <= e.peak_s < spec.duration_s])
+        grid = np.arange(0, spec.duration_s, 0.25)
+        talking = np.array([motion.envelope(tk, t) > 0.5 for t in grid])
+        during = np.array([motion.envelope(tk, p) > 0.5 for p in peaks])
+        base = spec.identity.blink_rate_per_min
+        on_rates.append(during.sum() / (talking.mean() * spec.duration_s / 60) / base)
+        off_rates.append((~during).sum() / ((~talking).mean() * spec.duration_s / 60) / base)
+    assert np.mean(on_rates) > 1.2 * np.mean(off_rates)

@@ -318,19 +318,23 @@ def sample_interval(rng: np.random.Generator, bcfg, rate_per_min: float) -> floa
     return float(rng.lognormal(np.log(mean) - 0.5 * sigma ** 2, sigma))
 
 
-def sample_rate_events(rng: np.random.Generator, bcfg, duration_s: float, rate_per_min: float) -> List[BlinkEvent]:
-    """Video mode: a renewal process of blinks over [0, duration_s] at ``rate_per_min``. It starts
-    one random interval before t=0 so that the clip may open mid-blink (stationary start)."""
+def sample_rate_events(rng: np.random.Generator, bcfg, duration_s: float, rate_per_min,
+                       ) -> List[BlinkEvent]:
+    """Video mode: a renewal process of blinks over [0, duration_s]. ``rate_per_min`` is a number
+    or a function of time (s) -> rate (conversation raises it, reading lowers it); each interval
+    is drawn at the rate in force when it starts. The process starts one random interval before
+    t=0 so that the clip may open mid-blink (stationary start)."""
+    rate_at = rate_per_min if callable(rate_per_min) else (lambda t: rate_per_min)
     gap = bcfg.min_gap_ms / 1000.0
     events: List[BlinkEvent] = []
     ev = sample_event(rng, bcfg)
     # first peak: a uniformly random point of an interval before 0 (approximately stationary)
-    ev.peak_s = -rng.uniform(0.0, 1.0) * sample_interval(rng, bcfg, rate_per_min)
+    ev.peak_s = -rng.uniform(0.0, 1.0) * sample_interval(rng, bcfg, rate_at(0.0))
     while True:
         if ev.span_s()[1] > 0.0:
             events.append(ev)
         nxt = sample_event(rng, bcfg)
-        interval = max(sample_interval(rng, bcfg, rate_per_min), _after(ev) + gap + _before(nxt))
+        interval = max(sample_interval(rng, bcfg, rate_at(ev.peak_s)), _after(ev) + gap + _before(nxt))
         nxt.peak_s = ev.peak_s + interval
         if nxt.span_s()[0] >= duration_s:
             break

@@ -270,12 +270,16 @@ def sample_clip(cfg, clip_index: int) -> ClipSpec:
     if c.mode == "clip":
         events = blink_mod.sample_clip_events(r, cfg.blink, n_frames, fps)
     else:
-        rate = identity.blink_rate_per_min
-        if expressions.get("talking"):
-            rate *= cfg.blink.talking_rate_factor  # conversation raises the rate
-        elif expressions.get("look_down"):
-            rate *= cfg.blink.reading_rate_factor  # reading lowers it
-        events = blink_mod.sample_rate_events(r, cfg.blink, duration, rate)
+        base, talking, reading = identity.blink_rate_per_min, expressions.get("talking"), expressions.get("look_down")
+
+        def rate_at(t: float) -> float:  # conversation raises the rate, reading (looking down) lowers it
+            if talking and motion.envelope(talking, t) > 0.5:
+                return base * cfg.blink.talking_rate_factor
+            if reading and motion.envelope(reading, t) > 0.5:
+                return base * cfg.blink.reading_rate_factor
+            return base
+
+        events = blink_mod.sample_rate_events(r, cfg.blink, duration, rate_at)
 
     low_light, light_scale = sample_light_level(_stream(cfg, clip_index, "light_level"), cfg.lighting)
     lights = sample_lights(_stream(cfg, clip_index, "lights"), cfg.lighting, light_scale)
