@@ -70,3 +70,25 @@ def test_malformed_manifest_is_a_clear_error(tiny_dataset, capsys):
     assert "frames.csv" in err and "frame" in err
     assert not (tiny_dataset / "preview.png").exists()
     assert P.main([str(tiny_dataset / "nope")]) == 2
+
+
+def test_video_only_dataset(tiny_dataset, capsys):
+    """Frames stored only in videos/<clip_id>.mp4 (video + video_frame columns) are previewed too."""
+    imageio = pytest.importorskip("imageio.v2")
+    pytest.importorskip("imageio_ffmpeg")
+    frames = pd.read_csv(tiny_dataset / "frames.csv")
+    (tiny_dataset / "videos").mkdir()
+    for cid, clip in frames.groupby("clip_id"):
+        imgs = [cv2.imread(str(tiny_dataset / p))[:, :, ::-1] for p in clip.sort_values("frame")["image"]]
+        imageio.mimwrite(tiny_dataset / "videos" / f"{cid}.mp4", imgs, fps=30, macro_block_size=16)
+    frames["video"] = "videos/" + frames["clip_id"] + ".mp4"
+    frames["video_frame"] = frames["frame"]
+    frames["image"] = ""
+    frames.to_csv(tiny_dataset / "frames.csv", index=False)
+    first = frames["clip_id"].iloc[0]
+    (tiny_dataset / "videos" / f"{first}.mp4").write_bytes(b"broken")
+    assert P.main([str(tiny_dataset)]) == 0
+    err = capsys.readouterr().err
+    assert f"videos/{first}.mp4" in err  # the broken video is named, the others still previewed
+    sheet = cv2.imread(str(tiny_dataset / "preview.png"))
+    assert sheet is not None and sheet.shape[0] >= 2 * P.TILE
