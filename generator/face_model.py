@@ -13,15 +13,15 @@ between the two eyeball centres for every identity. The scene places this frame 
 
 Identity (macro) parameters follow MakeHuman's modifiers, all in [0, 1]: gender (0 female, 1 male),
 age (0 = 1 year, 0.1875 = 11, 0.5 = 25, 1 = 90 years; see age_years_to_macro), muscle, weight,
-height, proportions (0.5 = average; height only moves the head as a whole), and the ethnic mix
+height, proportions (0.5 = average; height scales the head too: 1.3x at height 1), and the ethnic mix
 african/asian/caucasian (normalised to sum 1). Missing values take MakeHuman's defaults.
 Face details are MakeHuman target names, either a single target ("head/head-oval": w in [0, 1]) or
 an opposite pair ("nose/nose-hump-decr|incr": v in [-1, 1], negative -> first target).
 
 Blink calibration: the raw eyeBlink units do not close every identity's lids exactly (on the base
 face the upper lid overshoots by 20% of the aperture), so pose_vertices replaces eyeBlink{Left,Right}
-by `blink_field`: the unit rescaled per lid column so that weight 1 brings the upper lid margin onto
-the lower one across the opening and the mid-lid points exactly together, for this identity. With
+by `blink_field`: the unit recalibrated for this identity so that weight 1 brings the upper lid
+margin onto the lower one across the opening and the mid-lid points exactly together. With
 other units (squint, wide, look down) the blink closes the fraction `weight` of the gap they left.
 Closure is linear in the weight.
 
@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional
 
 import numpy as np
 
@@ -337,11 +337,13 @@ class FaceModel:
 
         The raw unit was authored on the base face: on other faces it overshoots (the upper lid
         passes the lower, by 20% of the aperture on the base face itself) or leaves part of the eye
-        open (e.g. at the inner corner when eye-height targets reshape the lid). So the lower lid
-        keeps the unit's motion scaled by the mid-lid gain g_mid, and the upper lid's motion is scaled
-        per column (position s along the corner line, in `bins` bins) so that its margin lands on the
-        lower margin's highest point in that column; a final uniform factor makes the mid-lid gap
-        exactly 0. Linear in the weight, so closure is monotonic.
+        open (e.g. at the inner corner when eye-height targets reshape the lid). So: the unit is
+        scaled by the mid-lid gain g_mid; every upper-margin vertex is then moved along the eye's up
+        axis onto the top of the closed lower lid below it (the lower margin's highest vertex in each
+        of `bins` columns along the corner line, interpolated), the upper lid's skin and lashes
+        following their nearest margin vertices with a linear falloff; a last uniform factor on the
+        upper lid's motion makes the mid-lid gap exactly 0. Used linearly in the weight, so closure
+        is monotonic.
         """
         li = self.landmark_index[_eye(eye)]
         d = self.unit_scale(identity_verts) * self.unit.dense[self.unit.index(BLINK_UNITS[eye], "face unit")]
