@@ -101,8 +101,9 @@ def build_parser(prog: Optional[str] = "synblink-render") -> argparse.ArgumentPa
                    help="frame one eye region instead of the full face (render.eye_region)")
     p.add_argument("--samples", type=_positive_int, default=None, metavar="K", help="render samples (render.samples)")
     p.add_argument("--engine", choices=ENGINES, default=None, help="render engine (render.engine)")
-    p.add_argument("--set", dest="overrides", type=parse_set, action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config field, e.g. --set blink.wink_probability=0.1 (repeatable)")
+    p.add_argument("--set", dest="overrides", type=parse_set, action="extend", nargs="+", default=[],
+                   metavar="KEY=VALUE", help="override any config field, e.g. --set blink.wink_probability=0.1 "
+                                          "clip.resolution=[128,128] (several per flag, flag repeatable)")
     return p
 
 

@@ -129,6 +129,13 @@ def test_flags_override_config_file_and_set_overrides_all(tmp_path):
     assert args.shard == (1, 4) and args.workers == 2 and args.out == str(tmp_path / "d")
 
 
+def test_set_takes_several_pairs():
+    args = build_parser().parse_args(["--out", "d", "--set", "clip.fps=25", "render.samples=3",
+                                      "--set", "background.image_dir=null"])
+    cfg = config_from_args(args)
+    assert cfg.clip.fps == 25.0 and cfg.render.samples == 3 and cfg.background.image_dir is None
+
+
 def test_flags_left_out_keep_config_values(tmp_path):
     f = tmp_path / "c.json"
     f.write_text(json.dumps({"seed": 5, "output": {"video": True}, "render": {"eye_region": True}}))
