@@ -262,7 +262,8 @@ def plot_pr_curve(preds: dict[str, Any], threshold: float, path: Path, title: st
     else:
         ax.text(0.5, 0.5, "no positive windows", ha="center")
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title=title)
-    ax.legend(loc="lower left", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower left", fontsize=8)
     _save_figure(fig, path)
     plt.close(fig)
 
