@@ -233,3 +233,52 @@ def setup_sky(node, elevation_deg: float, rotation_deg: float, air: float = 1.0,
         node.aerosol_density = float(dust)
     elif hasattr(node, "dust_density"):
         node.dust_density = float(dust)
+
+
+def set_world_sampling(world, importance: bool, resolution: int = 256) -> None:
+    """Cycles' world importance map: rebuilt whenever the world changes (every clip), ~3 CPU-s at
+    the default 1024 for a sky. A flat ambient colour needs none; a sky/HDRI gets a small map."""
+    cw = getattr(world, "cycles", None)
+    if cw is None or not hasattr(cw, "sampling_method"):
+        return
+    if importance:
+        cw.sampling_method = "MANUAL"
+        cw.sample_map_resolution = int(resolution)
+    else:
+        cw.sampling_method = "NONE"
+
+
+def set_image_extension(node, mode: str) -> None:
+    """Image texture edge mode; MIRROR exists from 3.5, older Blenders fall back to EXTEND."""
+    try:
+        node.extension = mode
+    except TypeError:
+        node.extension = "EXTEND"
+
+
+def set_subsurface_method(node, low_noise: bool) -> None:
+    """Random walk (skin variant on 4.x) looks best but is noisy at low samples; without a
+    denoiser (Debian's 3.4 has no OpenImageDenoise) the diffusion-based Christensen-Burley is
+    far less noisy at the same sample count."""
+    order = ("BURLEY", "RANDOM_WALK") if low_noise else ("RANDOM_WALK_SKIN", "RANDOM_WALK")
+    for method in order:
+        try:
+            node.subsurface_method = method
+            return
+        except TypeError:
+            continue
+
+
+def camera_only(obj, mat=None) -> None:
+    """Seen by the camera only: an emissive backdrop would otherwise be a huge area light that
+    Cycles samples (noise on the face, slower); the world light stands in for its bounce."""
+    for attr in ("visible_diffuse", "visible_glossy", "visible_transmission", "visible_volume_scatter",
+                 "visible_shadow"):
+        if hasattr(obj, attr):
+            setattr(obj, attr, False)
+    if mat is not None:
+        cm = getattr(mat, "cycles", None)
+        if cm is not None and hasattr(cm, "emission_sampling"):  # 4.0+
+            cm.emission_sampling = "NONE"
+        elif cm is not None and hasattr(cm, "sample_as_light"):  # 3.x
+            cm.sample_as_light = False

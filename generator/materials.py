@@ -370,7 +370,7 @@ def build_backdrop():
     img_map = b.node("ShaderNodeMapping", "bg_image_map")
     b.link(uv, img_map.inputs["Vector"])
     img = b.node("ShaderNodeTexImage", "bg_image")
-    img.extension = "MIRROR"  # zoom/pan never shows an edge
+    compat.set_image_extension(img, "MIRROR")  # zoom/pan never shows an edge
     b.link(img_map.outputs["Vector"], img.inputs["Vector"])
     col = b.mix(b.value("bg_is_image", 0.0), proc, img.outputs["Color"], name="bg_choice")
     # Emission, not diffuse: a photo/texture should look like itself whatever the key light does;

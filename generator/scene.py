@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -193,6 +194,7 @@ class FaceScene:
         plane.materials.append(self.mats["backdrop"])
         self.backdrop = bpy.data.objects.new("Backdrop", plane)
         self.scene.collection.objects.link(self.backdrop)
+        compat.camera_only(self.backdrop, self.mats["backdrop"])
         self.scene.world = self.mats["world"]
 
     def _configure_render(self):
@@ -209,6 +211,11 @@ class FaceScene:
             self.render_info = compat.configure_workbench(sc)
         else:
             raise ValueError(f"render.engine: must be cycles, eevee or workbench; got {engine!r}")
+        if self.render_info["engine"] == "CYCLES" and not self.render_info["denoise"]:
+            compat.set_subsurface_method(self.mats["skin"].node_tree.nodes["skin_bsdf"], low_noise=True)
+            if _get(rc, "denoise", True):
+                print(f"synblink: Blender {bpy.app.version_string} has no OpenImageDenoise; rendering without "
+                      f"a denoiser (raise render.samples for less noise)", file=sys.stderr)
         compat.set_view_transform(sc)
         sc.view_settings.look = "None"
         compat.set_png_output(sc)
@@ -398,6 +405,7 @@ class FaceScene:
                                                float(_get(bg, "distortion", 0.0)), int(_get(bg, "seed", 0)))
         else:
             raise ValueError(f"background.kind: must be texture, image, hdri or sky; got {kind!r}")
+        compat.set_world_sampling(world, importance=kind in ("hdri", "sky"))
         wt.nodes["world_bg"].inputs["Strength"].default_value = strength
         self.set_exposure(strength)
         blur = float(_get(bg, "blur", 0.0))
