@@ -145,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=13)
     p.add_argument("--samples", type=int, default=None, help="render samples for the timing sections "
                                                               "(default: the config default)")
+    p.add_argument("--denoise", type=int, choices=(0, 1), default=None,
+                   help="denoiser on/off for the timing sections (default: the config default)")
     p.add_argument("--ref-samples", type=int, default=128, help="samples of the SSIM reference render")
     p.add_argument("--work", default=None, help="scratch directory (default: a temp dir, removed)")
     p.add_argument("--json", default=None, help="also write the results here")
@@ -160,6 +162,8 @@ def main(argv=None) -> int:
     base = {"clip.n_frames": args.frames, "clip.resolution": [res, res], "seed": 0}
     if args.samples:
         base["render.samples"] = args.samples
+    if args.denoise is not None:
+        base["render.denoise"] = bool(args.denoise)
     cfg = make_cfg(base)
     results = {"args": vars(args), "cpu_count": os.cpu_count(),
                "config": {"resolution": res, "frames": args.frames, "samples": cfg.render.samples,
@@ -212,6 +216,7 @@ def main(argv=None) -> int:
         if "eye_region" in sections or "quality" in sections:
             full = {**base, "clip.resolution": [350, 350]}
             full.pop("render.samples", None)
+            full.pop("render.denoise", None)
             ne = max(2, n // 2)
             orig_cfg, eye_cfg = make_cfg(full), make_cfg({**full, "render.eye_region": True})
             ref_over = {"render.samples": args.ref_samples, "render.denoise": True}
