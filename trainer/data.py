@@ -181,6 +181,7 @@ class EyeWindowDataset(Dataset):
         starts_all, rows_all, clip_all = [], [], []
         t = np.arange(self.window)
         clip_rows = pd.Series(np.arange(n)).groupby(clip_codes, sort=False).indices
+        frame_no = sdf["frame"].to_numpy(np.int64)
         for code, rows in clip_rows.items():
             if not keep_clip[code]:
                 continue
@@ -190,7 +191,7 @@ class EyeWindowDataset(Dataset):
                 starts.append(m - self.window)  # cover the tail
             for s in starts:
                 rows_all.append(rows[np.clip(s + t, 0, m - 1)])
-                starts_all.append(int(sdf["frame"].iat[rows[s]]))
+                starts_all.append(int(frame_no[rows[s]]))
                 clip_all.append(code)
         win_rows = np.array(rows_all, np.int64).reshape(-1, self.window)
         win_clip = np.array(clip_all, np.int64)
@@ -218,7 +219,8 @@ class EyeWindowDataset(Dataset):
         self.samples["clip_id"] = pd.Categorical.from_codes(self.samples["clip"].to_numpy(np.int64),
                                                             categories=pd.Index(np.asarray(clip_names, dtype=str)))
         self._closure = (np.concatenate(closures) if closures else np.zeros((0, self.window))).astype(np.float32)
-        self._rows = np.concatenate(cache_rows) if cache_rows else np.zeros((0, self.window), np.int64)
+        rows_dtype = np.int32 if n < 2**31 else np.int64  # [samples, T]: the largest per-sample array
+        self._rows = (np.concatenate(cache_rows) if cache_rows else np.zeros((0, self.window))).astype(rows_dtype)
         # plain arrays for __getitem__ (pandas row access costs more than a cached crop read)
         self._eye = self.samples["eye"].to_numpy(np.int64)
         self._blink = self.samples["blink"].to_numpy(np.float32)
