@@ -36,7 +36,7 @@ CORNEA_HALF_ANGLE = math.radians(32.0)  # cornea ~12 mm across on a ~25 mm eyeba
 CORNEA_BULGE = 0.09  # cornea apex ~1 mm in front of the scleral sphere
 LASH_LENGTH = 0.6  # the hm08 lash cards reach ~5 mm from the lid; real lashes read shorter at 48 px
 EXPOSURE_REFERENCE = 4.0  # W/m^2 on the face that renders a mid-tone skin well (judged on renders)
-SKY_EXPOSURE = 0.05  # physical sky radiance -> the lamps' range (measured on renders, see bench)
+SKY_EXPOSURE = 0.05  # physical sky radiance -> the lamps' range (judged on renders)
 EYE_REGION_MARGIN = 0.6  # eye-region border: this fraction of the eye width around each eye
 
 
