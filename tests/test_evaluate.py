@@ -150,3 +150,21 @@ def test_stitching_averages_overlapping_windows():
              "closure_pred": np.array([[0.0, 0.2, 0.4], [0.6, 0.8, 1.0]])}
     seq = stitch_sequences(preds, {"a": 5})[("a", 0)]["closure_pred"]
     np.testing.assert_allclose(seq, [0.0, 0.2, 0.5, 0.8, 1.0])
+
+
+def test_evaluate_without_blink_labels_reports_undefined_not_zero(tiny_dataset, untrained_checkpoint, tmp_path):
+    """Real single-image sets know closure but not blink: clip metrics are null, closure MAE is not."""
+    import pandas as pd
+
+    from trainer.evaluate import evaluate
+
+    frames = pd.read_csv(tiny_dataset / "frames.csv")
+    frames["blink"] = np.nan
+    frames = frames.drop(columns=["left_blink_id", "right_blink_id"])
+    frames.to_csv(tiny_dataset / "frames.csv", index=False)
+    evaluate(str(untrained_checkpoint), str(tiny_dataset), None, str(tmp_path / "r.json"))
+    r = _strict_json(tmp_path / "r.json")
+    assert r["clip"]["n"] == 0 and r["clip"]["f1"] is None and r["clip"]["auroc"] is None
+    assert 0 <= r["closure_mae"] <= 1
+    # true events now come from the labelled closure (hysteresis), one per blink clip and eye
+    assert r["events"]["true_events"] == 2 * int((frames.groupby("clip_id")["left_closure"].max() >= 0.5).sum())

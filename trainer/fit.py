@@ -403,7 +403,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             preds = collect_predictions(model, val_ds, device=device, batch_size=per_rank_batch * 2,
                                         amp=dtype, num_workers=cfg.num_workers)
             val_metrics = window_metrics(preds, threshold=cfg.threshold)
-            val_metrics["loss"] = float(cfg.w_cls * preds["loss_cls"] + cfg.w_closure * preds["loss_closure"])
+            val_metrics["loss"] = float(np.nansum([cfg.w_cls * preds["loss_cls"],
+                                                   cfg.w_closure * preds["loss_closure"]]))
         rng_states = [get_rng_state()]
         if world > 1:
             gathered: list[Any] = [None] * world
@@ -411,7 +412,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             rng_states = gathered
         if rank == 0:
             if cfg.select_on == "f1":
-                key = [val_metrics["clip"]["f1"], -val_metrics["loss"]]
+                f1 = val_metrics["clip"]["f1"]  # NaN when val has no blink labels: loss decides
+                key = [f1 if math.isfinite(f1) else -1.0, -val_metrics["loss"]]
             else:
                 key = [-val_metrics["loss"]]
             is_best = best["key"] is None or key > best["key"]

@@ -88,8 +88,9 @@ def average_precision(y_true, y_score) -> float:
 def clip_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
     """All clip-level metrics of one set of windows; y_score is a probability."""
     c = confusion(y_true, y_score, threshold)
-    precision, recall, f1 = precision_recall_f1(c["tp"], c["fp"], c["fn"])
     n = sum(c.values())
+    # no labelled windows (e.g. single images without a blink label): undefined, not 0
+    precision, recall, f1 = precision_recall_f1(c["tp"], c["fp"], c["fn"]) if n else (float("nan"),) * 3
     return dict(n=n, positives=c["tp"] + c["fn"], threshold=threshold, f1=f1, precision=precision,
                 recall=recall, accuracy=(c["tp"] + c["tn"]) / n if n else float("nan"),
                 auroc=auroc(y_true, y_score) if n else float("nan"),

@@ -109,7 +109,8 @@ def _box_polygon(box) -> np.ndarray:
 
 def predict_video(checkpoint: str, video: str, out_dir: str, stride: int = 1, smooth: int = 5,
                   face_box=None, landmarks_csv: str | None = None, overlay: bool = True,
-                  batch_size: int = 64, device: str = "cpu", progress: bool = False) -> dict:
+                  batch_size: int = 64, device: str = "cpu", progress: bool = False,
+                  event_high: float = EVENT_HIGH, event_low: float = EVENT_LOW) -> dict:
     from tqdm.auto import tqdm
 
     info = probe_video(video)  # VideoReadError naming the file when unreadable
@@ -160,7 +161,7 @@ def predict_video(checkpoint: str, video: str, out_dir: str, stride: int = 1, sm
         closure, blink = per_frame_scores(model, crops[eye], window, stride, batch_size, device)
         table[f"{eye}_closure"] = np.round(closure, 5)
         table[f"{eye}_blink_prob"] = np.round(blink, 5)
-        for s, e in metrics.events_from_closure(closure, EVENT_HIGH, EVENT_LOW):
+        for s, e in metrics.events_from_closure(closure, event_high, event_low):
             peak = s + int(np.argmax(closure[s:e]))
             events.append(dict(eye=eye, start_frame=s, end_frame=e, peak_frame=peak,
                                peak_closure=round(float(closure[peak]), 4),
@@ -178,7 +179,7 @@ def predict_video(checkpoint: str, video: str, out_dir: str, stride: int = 1, sm
     _write_csv(events_df, out / "events.csv")
     summary = dict(video=str(video), checkpoint=str(checkpoint), fps=fps, frames=n, window=window,
                    stride=stride, detected_frames=int(track["detected"].sum()),
-                   event_thresholds=dict(high=EVENT_HIGH, low=EVENT_LOW), events=events_df.to_dict("records"))
+                   event_thresholds=dict(high=event_high, low=event_low), events=events_df.to_dict("records"))
     _write_text(json.dumps(summary, indent=2) + "\n", out / "events.json")
 
     # pass 3: overlay video
@@ -301,18 +302,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-overlay", action="store_true", help="skip the overlay video")
     p.add_argument("--image-fit", choices=["square", "corners"], default="square", help="(image folder)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--event-high", type=float, default=EVENT_HIGH, help="closure that makes a blink event (video)")
+    p.add_argument("--event-low", type=float, default=EVENT_LOW, help="closure under which an event ends (video)")
+    p.add_argument("--device", default="auto", help="auto: cuda if available, else cpu")
     p.add_argument("--progress", action="store_true")
     a = p.parse_args(argv)
     if a.stride < 1 or a.smooth < 1:
         p.error(f"--stride and --smooth must be >= 1, got {a.stride}, {a.smooth}")
+    if not 0 <= a.event_low <= a.event_high <= 1:
+        p.error(f"need 0 <= --event-low <= --event-high <= 1, got {a.event_low}, {a.event_high}")
+    if a.device == "auto":
+        a.device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         if os.path.isdir(a.input):
             df = predict_images(a.checkpoint, a.input, a.out, a.image_fit, a.batch_size, a.device, a.progress)
             print(f"{len(df)} images scored: mean closure {df['closure'].mean():.3f}; {Path(a.out) / 'scores.csv'}")
         else:
             s = predict_video(a.checkpoint, a.input, a.out, a.stride, a.smooth, a.face_box, a.landmarks,
-                              not a.no_overlay, a.batch_size, a.device, a.progress)
+                              not a.no_overlay, a.batch_size, a.device, a.progress, a.event_high, a.event_low)
             n_ev = pd.Series([e["eye"] for e in s["events"]], dtype=str).value_counts().to_dict()
             print(f"{s['frames']} frames ({s['detected_frames']} with a face), blink events per eye: {n_ev}; "
                   f"outputs in {a.out}")
