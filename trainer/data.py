@@ -198,6 +198,7 @@ class EyeWindowDataset(Dataset):
 
         # labels per eye, then one sample per (window, eye) with landmarks
         samples, closures, cache_rows = [], [], []
+        starts_all = np.asarray(starts_all, np.int64)
         for eye in self.eyes:
             e = EYE_INDEX[eye]
             closure = sdf[f"{eye}_closure"].to_numpy(np.float64, na_value=np.nan) if f"{eye}_closure" in sdf else np.full(n, np.nan)
@@ -211,11 +212,11 @@ class EyeWindowDataset(Dataset):
                              if len(win_rows) else np.zeros(0))
             label = np.where(np.isinf(label), np.nan, label)
             ok = valid[order[win_rows[:, 0]], e] if len(win_rows) else np.zeros(0, bool)
-            for w in np.flatnonzero(ok):
-                samples.append((win_clip[w], starts_all[w], e, label[w]))
+            samples.append(pd.DataFrame({"clip": win_clip[ok], "start": starts_all[ok], "eye": e,
+                                         "blink": label[ok].astype(np.float64)}))
             closures.append(closure[win_rows[ok]])
             cache_rows.append(order[win_rows[ok]])
-        self.samples = pd.DataFrame(samples, columns=["clip", "start", "eye", "blink"])
+        self.samples = pd.concat(samples, ignore_index=True)
         self.samples["clip_id"] = pd.Categorical.from_codes(self.samples["clip"].to_numpy(np.int64),
                                                             categories=pd.Index(np.asarray(clip_names, dtype=str)))
         self._closure = (np.concatenate(closures) if closures else np.zeros((0, self.window))).astype(np.float32)
