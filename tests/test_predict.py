@@ -183,3 +183,36 @@ def test_sliding_windows_cover_every_frame():
     closure, blink = per_frame_scores(Echo(), crops, window=4, stride=3)
     np.testing.assert_allclose(closure, crops[:, 0, 0, 0] / 255, atol=1e-3)
     np.testing.assert_allclose(blink, 0.5)
+
+
+def test_haar_finds_a_real_face_and_its_eye_corners():
+    """scikit-image's bundled astronaut photo (a real frontal face, no download)."""
+    data = pytest.importorskip("skimage.data")
+    from trainer.video import FaceEyeDetector
+
+    d = FaceEyeDetector().landmarks(data.astronaut())
+    assert d is not None and d["eyes_found"] == ["left", "right"]
+    fx, fy, fw, fh = d["face"]
+    assert 150 < fx < 200 and 40 < fy < 90 and 80 < fw < 110  # the face, not the rocket behind her
+    (rox, roy, rix, riy), (lox, loy, lix, liy) = d["right"], d["left"]
+    assert rox < rix < lix < lox  # subject's right eye on the image's left, outer corners lateral
+    for y in (roy, riy, loy, liy):
+        assert fy + 0.25 * fh < y < fy + 0.5 * fh
+    assert 0.12 * fw < rix - rox < 0.3 * fw
+
+
+def test_video_of_a_real_face_runs_with_detection(trained, tmp_path):
+    data = pytest.importorskip("skimage.data")
+    _, ckpt = trained
+    face = data.astronaut()
+    video = tmp_path / "astronaut.mp4"
+    writer = imageio.get_writer(video, fps=25, codec="libx264", quality=9, macro_block_size=1)
+    for t in range(8):  # the head drifts right by 2 px per frame
+        writer.append_data(np.roll(face, 2 * t, axis=1)[0:256, 96:352])
+    writer.close()
+    summary = predict_video(str(ckpt), str(video), str(tmp_path / "out"), smooth=3)
+    table = pd.read_csv(tmp_path / "out" / "closure.csv")
+    assert summary["detected_frames"] == 8 and (table["eyes_found"] == "left,right").all()
+    drift = np.diff(table["right_outer_x"].to_numpy())
+    assert np.all(np.abs(drift - 2) < 2)  # the smoothed corners follow the head
+    assert probe_video(tmp_path / "out" / "overlay.mp4")["width"] == 256

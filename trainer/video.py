@@ -142,10 +142,13 @@ class FaceEyeDetector:
         scale = min(1.0, self.detect_width / gray.shape[1])
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
         min_side = max(24, int(self.min_face_frac * min(small.shape)))
-        faces = self.face.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+        faces, votes = self.face.detectMultiScale2(small, scaleFactor=1.1, minNeighbors=5,
+                                                   minSize=(min_side, min_side))
         if len(faces) == 0:
             return None
-        x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+        # the best-supported face (most merged neighbour detections), not the largest: a large
+        # false positive in the background is common, a well-supported one is rare
+        x, y, w, h = faces[int(np.argmax(np.ravel(votes)))]
         return tuple(float(v) / scale for v in (x, y, w, h))
 
     def detect_eyes(self, gray: np.ndarray, face) -> dict[str, tuple[float, float, float, float]]:
