@@ -361,3 +361,10 @@ def test_cache_built_by_worker_processes_is_identical(tiny_root, tmp_path):
     one = EyeWindowDataset(tiny_root, cache_dir=tmp_path / "a")
     two = EyeWindowDataset(tiny_root, cache_dir=tmp_path / "b", cache_workers=2)
     np.testing.assert_array_equal(crop_cache.open_cache(one.cache_path), crop_cache.open_cache(two.cache_path))
+
+
+def test_import_trainer_is_light():
+    import subprocess
+    import sys
+    code = "import sys, trainer, trainer.crops; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
