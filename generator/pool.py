@@ -116,9 +116,18 @@ def running_in_blender_binary() -> bool:
     return bool(bpy is not None and getattr(bpy.app, "binary_path", ""))
 
 
-def worker_command(dataset: str) -> list[str]:
+def render_threads(n_workers: int) -> int:
+    """Cores per worker: Blender would otherwise give every worker all cores."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, n_workers))
+
+
+def worker_command(dataset: str, threads: int | None = None) -> list[str]:
     """The command that starts one worker with the same Blender we run in."""
-    tail = ["--dataset", os.path.abspath(dataset)]
+    tail = ["--dataset", os.path.abspath(dataset)] + (["--threads", str(threads)] if threads else [])
     if running_in_blender_binary():
         import bpy
         # --factory-startup: the user's startup file and add-ons must not change the render.
@@ -189,7 +198,7 @@ class LocalPool:
                  max_startup_failures: int = 3, command=None):
         self.dataset, self.n_workers = dataset, max(1, int(n_workers))
         self.max_attempts, self.max_startup_failures = max_attempts, max_startup_failures
-        self.command = command or worker_command(dataset)
+        self.command = command or worker_command(dataset, render_threads(self.n_workers))
         self.log_dir = os.path.join(dataset, LOG_DIR)
 
     def run(self, indices: list[int], clip_ids: dict[int, str], progress: Progress) -> RunResult:
@@ -306,7 +315,8 @@ class RayClipActor:
     def __init__(self, dataset: str, config: dict):
         from generator.config import GeneratorConfig
         from generator.worker import ClipRenderer
-        self.renderer = ClipRenderer(dataset, GeneratorConfig.from_dict(config))
+        # one render thread per actor: the actor holds one Ray CPU
+        self.renderer = ClipRenderer(dataset, GeneratorConfig.from_dict(config), threads=1)
 
     def render(self, index: int) -> dict:
         return self.renderer.render(index)

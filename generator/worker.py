@@ -74,6 +74,18 @@ class _RenderTimer:
             self._start = None
 
 
+def _set_render_threads(face_scene, threads: int | None) -> None:
+    """Fix the render threads of this process (None: Blender's default, all cores).
+
+    Blender renders with every core by default, so N workers on C cores would each start C
+    threads and fight over the cores; the pool gives each worker C // N instead.
+    """
+    render = getattr(getattr(face_scene, "scene", None), "render", None)
+    if threads and render is not None and hasattr(render, "threads_mode"):
+        render.threads_mode = "FIXED"
+        render.threads = int(threads)
+
+
 def _keep_render_data(face_scene) -> None:
     """Keep Cycles' render data (shaders, textures, BVH of unchanged objects) between renders.
 
@@ -91,7 +103,7 @@ def _keep_render_data(face_scene) -> None:
 class ClipRenderer:
     """Holds one built FaceScene and renders clips by index into a dataset directory."""
 
-    def __init__(self, out: str, config=None):
+    def __init__(self, out: str, config=None, threads: int | None = None):
         from generator.config import GeneratorConfig
         from generator.sampling import sample_clip
         from generator.scene import FaceScene
@@ -105,6 +117,7 @@ class ClipRenderer:
         t0 = time.perf_counter()
         self.scene = FaceScene(config)
         _keep_render_data(self.scene)
+        _set_render_threads(self.scene, threads)
         self.build_seconds = time.perf_counter() - t0
         try:
             self._timer = _RenderTimer()
@@ -147,6 +160,7 @@ def _parse(argv):
     import argparse
     p = argparse.ArgumentParser(prog="generator.worker", description=__doc__.splitlines()[0])
     p.add_argument("--dataset", required=True, help="dataset directory with config.json")
+    p.add_argument("--threads", type=int, default=None, help="render threads (default: all cores)")
     return p.parse_args(argv)
 
 
@@ -168,7 +182,7 @@ def main(argv=None) -> int:
         proto.write(json.dumps(msg) + "\n")
         proto.flush()
 
-    renderer = ClipRenderer(args.dataset)
+    renderer = ClipRenderer(args.dataset, threads=args.threads)
     send(event="ready", pid=os.getpid(), build_seconds=renderer.build_seconds, rss_mb=rss_mb())
     for line in sys.stdin:
         line = line.strip()
