@@ -514,6 +514,10 @@ def apply_identity(mats: dict, skin_tone, iris_colour, brow_colour, brow_density
         n.noise_dimensions = "4D"
         n.inputs["W"].default_value = off
     _set(skin, "skin_roughness", 0.25 + 0.2 * float(roughness))  # oily 0.25 .. matte 0.45
+    # Workbench ignores node trees: its "material" colour is the viewport colour.
+    mats["skin"].diffuse_color = tone
+    mats["eye"].diffuse_color = (0.75, 0.72, 0.68, 1.0)
+    mats["lashes"].diffuse_color = (0.02, 0.015, 0.01, 1.0)
     lashes = mats["lashes"].node_tree
     lc = as_rgba(lash_colour if lash_colour is not None else brow_colour, HAIR_COLOURS)
     _set(lashes, "lash_colour", (lc[0] * 0.5, lc[1] * 0.5, lc[2] * 0.5, 1.0))  # lashes read darker than brows
