@@ -52,6 +52,7 @@ class TrainConfig:
     w_cls: float = 0.1  # weight of the clip blink BCE loss (paper: 0.1 x CE)
     w_closure: float = 0.9  # weight of the per-frame closure MSE (paper: 0.9 x MSE)
     pos_weight: float | None = None  # BCE positive-class weight for imbalanced sets; None -> 1
+    balance: bool = False  # set pos_weight = negatives / positives of the training windows
     grad_clip: float = 1.0  # max global grad norm; transformers with warm-up still spike early
     # --- runtime --------------------------------------------------------------------------
     device: str = "auto"  # auto -> cuda if available, else cpu

@@ -322,6 +322,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                                   weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_lambda(total_steps, warmup_steps, cfg.min_lr_ratio))
+    if cfg.balance:
+        balance = train_ds.class_balance()
+        if not math.isfinite(balance["pos_weight"]):
+            raise ConfigError("balance", f"no blink windows in the training split ({balance})")
+        cfg.pos_weight = float(balance["pos_weight"])
+        if rank == 0:
+            print(f"[fit] class balance {balance}: pos_weight {cfg.pos_weight:.3f}", file=sys.stderr)
     pos_weight = torch.tensor(cfg.pos_weight, device=device) if cfg.pos_weight else None
     dtype = amp_dtype(cfg, device)
 

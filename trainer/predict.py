@@ -127,10 +127,11 @@ def predict_video(checkpoint: str, video: str, out_dir: str, stride: int = 1, sm
     # pass 1: landmarks per frame
     if landmarks_csv is None:
         detector = FaceEyeDetector()
-        detections, eyes_found = [], []
+        detections, eyes_found, previous = [], [], None
         for rgb in tqdm(iter_video_frames(video), desc="detect", total=info["frames"] or None,
                         disable=not progress):
-            d = detector.landmarks(rgb, face=face_box)
+            d = detector.landmarks(rgb, face=face_box, previous_face=previous)
+            previous = d["face"] if d else previous  # follow one face through the video
             detections.append(d)
             eyes_found.append(",".join(d["eyes_found"]) if d else "")
         try:

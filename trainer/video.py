@@ -138,7 +138,9 @@ class FaceEyeDetector:
         self.detect_width = detect_width  # detection runs on a downscaled copy: faster, same boxes
         self.min_face_frac = min_face_frac
 
-    def detect_face(self, gray: np.ndarray):
+    def detect_face(self, gray: np.ndarray, previous=None):
+        """The face box (x, y, w, h) or None. With `previous` (last frame's face), the candidate
+        overlapping it most is kept (tracking); otherwise the best-supported one."""
         scale = min(1.0, self.detect_width / gray.shape[1])
         small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
         min_side = max(24, int(self.min_face_frac * min(small.shape)))
@@ -148,8 +150,12 @@ class FaceEyeDetector:
             return None
         # the best-supported face (most merged neighbour detections), not the largest: a large
         # false positive in the background is common, a well-supported one is rare
-        x, y, w, h = faces[int(np.argmax(np.ravel(votes)))]
-        return tuple(float(v) / scale for v in (x, y, w, h))
+        boxes = [tuple(float(v) / scale for v in f) for f in faces]
+        if previous is not None:
+            overlaps = [box_iou(b, previous) for b in boxes]
+            if max(overlaps) > 0.3:
+                return boxes[int(np.argmax(overlaps))]
+        return boxes[int(np.argmax(np.ravel(votes)))]
 
     def detect_eyes(self, gray: np.ndarray, face) -> dict[str, tuple[float, float, float, float]]:
         """Eye boxes inside the upper 60% of the face, assigned by side of the face centre."""
@@ -174,11 +180,12 @@ class FaceEyeDetector:
                 found[eye], best_d[eye] = box, d
         return found
 
-    def landmarks(self, rgb: np.ndarray, face=None) -> dict | None:
-        """{eye: (outer_x, outer_y, inner_x, inner_y)}, "face": box, "eyes_found": [...]; None: no face."""
+    def landmarks(self, rgb: np.ndarray, face=None, previous_face=None) -> dict | None:
+        """{eye: (outer_x, outer_y, inner_x, inner_y)}, "face": box, "eyes_found": [...]; None: no face.
+        `face` fixes the face box; `previous_face` makes detection prefer the face it overlaps."""
         gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         if face is None:
-            face = self.detect_face(gray)
+            face = self.detect_face(gray, previous_face)
             if face is None:
                 return None
         corners = corners_from_face_box(face)
@@ -186,6 +193,16 @@ class FaceEyeDetector:
         for eye, box in eye_boxes.items():
             corners[eye] = corners_from_eye_box(box, eye)
         return {**corners, "face": face, "eyes_found": sorted(eye_boxes)}
+
+
+def box_iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
 
 
 def track_landmarks(per_frame: list[dict | None], smooth: int = 5) -> pd.DataFrame:
