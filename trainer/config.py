@@ -137,23 +137,44 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def field_comments() -> dict[str, str]:
+    """The comment after each field in the source: the --help text (one place to explain a knob)."""
+    import inspect
+    import re
+
+    comments, last = {}, None
+    for line in inspect.getsource(TrainConfig).splitlines():
+        m = re.match(r"\s+(\w+): [^=]+=[^#]*#\s*(.*)", line)
+        more = re.match(r"\s+#\s*(.*)", line)
+        if m:
+            last = m.group(1)
+            comments[last] = m.group(2)
+        elif more and last:  # a comment continued on the next line
+            comments[last] += " " + more.group(1)
+        else:
+            last = None
+    return {k: v.replace("%", "%%") for k, v in comments.items()}
+
+
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     """One flag per TrainConfig field (`--batch-size`, `--no-augment`, ...)."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     defaults = TrainConfig()
+    helps = field_comments()
     for f in fields(TrainConfig):
         default = getattr(defaults, f.name)
+        h = helps.get(f.name, "")
         if isinstance(default, bool):
             parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=default)
+                                default=default, help=h)
         elif f.name == "eyes":
             parser.add_argument(_flag(f.name), dest=f.name, nargs="+", default=list(default),
-                                choices=["left", "right"])
+                                choices=["left", "right"], help=h)
         else:
             # annotations are strings here (postponed evaluation): "int", "float | None", ...
             kind = int if "int" in f.type else float if "float" in f.type else str
-            parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=default)
+            parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=default, help=h)
     return parser
 
 
