@@ -319,8 +319,8 @@ def build_lashes():
     # lash_root: 1 at the lid margin, 0 at the card's far edge: lashes are dense at the root
     # (the dark lash line) and thin out toward the tips.
     root = b.node("ShaderNodeAttribute", "lash_root_attr", attribute_name="lash_root").outputs["Fac"]
-    taper = b.math("POWER", root, 0.6)
-    alpha = b.math("MULTIPLY", b.math("MULTIPLY", taper, 1.4),
+    taper = b.math("POWER", root, 1.2)
+    alpha = b.math("MULTIPLY", b.math("MULTIPLY", taper, 1.1),
                    b.math("ADD", b.math("MULTIPLY", strand, 0.4), 0.6), clamp=True)
     bsdf = b.node("ShaderNodeBsdfPrincipled", "lash_bsdf")
     col = b.rgb("lash_colour", (0.01, 0.008, 0.006, 1.0))

@@ -34,7 +34,8 @@ EYES = ("left", "right")
 EYE_RINGS, EYE_SEGMENTS = 24, 32
 CORNEA_HALF_ANGLE = math.radians(32.0)  # cornea ~12 mm across on a ~25 mm eyeball
 CORNEA_BULGE = 0.09  # cornea apex ~1 mm in front of the scleral sphere
-LASH_LENGTH = 0.6  # the hm08 lash cards reach ~5 mm from the lid; real lashes read shorter at 48 px
+HEAD_SUBDIVISION = 0  # render level of the head's subdivision modifier (1: smoother lids, slower)
+LASH_LENGTH = 0.5  # the hm08 lash cards reach ~5 mm from the lid; real lashes read shorter at 48 px
 EXPOSURE_REFERENCE = 4.0  # W/m^2 on the face that renders a mid-tone skin well (judged on renders)
 SKY_EXPOSURE = 0.05  # physical sky radiance -> the lamps' range (judged on renders)
 EYE_REGION_MARGIN = 0.6  # eye-region border: this fraction of the eye width around each eye
@@ -155,10 +156,11 @@ class FaceScene:
         self.head = bpy.data.objects.new("Head", mesh)
         self.scene.collection.objects.link(self.head)
         self.head.parent = self.rig
-        # One level of subdivision rounds the lid margins (hm08 is ~5 mm per edge around the eye).
+        # Subdivision rounds the lid margins, but at 48 px eye crops level 1 is indistinguishable
+        # from 0 and costs ~40% more render time (bench/render_speed.py): off unless raised here.
         sub = self.head.modifiers.new("Subdivision", "SUBSURF")
         sub.levels = 0
-        sub.render_levels = 1
+        sub.render_levels = HEAD_SUBDIVISION
         self._co = np.empty(self.n_verts * 3, np.float32)
 
     def _build_eyes(self):
