@@ -204,7 +204,11 @@ def main(argv=None) -> int:
                 return 3600 * (len(ts) - 1) / (ts[-1] - ts[0]) if len(ts) > 1 else float("nan")
             report("scaling", {"clips": m, "one_worker_clips_per_hour": 3600 * m / w1,
                                "two_workers_clips_per_hour": 3600 * m / w2, "speedup_wall": w1 / w2,
-                               "speedup_steady": steady_rate(r2.done) / steady_rate(r1.done)})
+                               "speedup_steady": steady_rate(r2.done) / steady_rate(r1.done),
+                               # CPU work per clip: comparable even when other jobs share the cores
+                               "one_worker_cpu_s_per_clip": median([x["cpu_seconds"] for x in steady(r1.done)]),
+                               "two_workers_cpu_s_per_clip": median([x["cpu_seconds"] for x in steady(r2.done)]),
+                               "load_average_1min": os.getloadavg()[0]})
         if "memory" in sections:
             mcfg = make_cfg({**base, "render.samples": 1, "render.denoise": False, "clip.resolution": [64, 64]})
             _, r = run_pool(os.path.join(work, "memory"), mcfg, n_mem, 1)

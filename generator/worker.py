@@ -130,6 +130,7 @@ class ClipRenderer:
     def render(self, index: int) -> dict:
         """Render clip ``index`` and commit it. Returns timing and memory for the pool/bench."""
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         render0 = self._timer.total if self._timer else 0.0
         spec = self._sample_clip(self.cfg, index)
         t_sampled = time.perf_counter()
@@ -149,7 +150,7 @@ class ClipRenderer:
             for k in ("update_s", "render_s", "write_s"):
                 split[f"frame_{k}"] = split.get(f"frame_{k}", 0.0) + float(row.get(k, 0.0))
         return {**split, "index": index, "clip_id": spec.clip_id, "frames": len(rows),
-                "finished_at": time.time(),
+                "finished_at": time.time(), "cpu_seconds": time.process_time() - cpu0,
                 "seconds": t1 - t0, "sample_seconds": t_sampled - t0,
                 "scene_seconds": t_rendered - t_sampled, "write_seconds": t1 - t_rendered,
                 "render_seconds": (self._timer.total - render0) if self._timer else None,

@@ -166,5 +166,7 @@ def test_worker_memory_stays_flat(tmp_path):
     result = pool.LocalPool(str(out), 1).run(list(range(10)), ids, pool.Progress(10, quiet=True))
     assert not result.failed
     rss = [m["rss_mb"] for m in result.done]
-    growth = rss[-1] / rss[3] - 1
-    assert growth < 0.05, f"RSS grew {growth:.1%} from clip 4 to 10: {rss}"
+    # A leak shows as steady growth per clip; a few MB of warm-up (shader and image caches) do not
+    # count. 1 MB/clip is 1 GB per thousand clips: a worker would not survive a long run.
+    per_clip = (rss[-1] - rss[3]) / (len(rss) - 4)
+    assert per_clip < 1.0, f"RSS grew {per_clip:.2f} MB per clip from clip 4 to 10: {rss}"
