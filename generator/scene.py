@@ -34,6 +34,7 @@ EYES = ("left", "right")
 EYE_RINGS, EYE_SEGMENTS = 24, 32
 CORNEA_HALF_ANGLE = math.radians(32.0)  # cornea ~12 mm across on a ~25 mm eyeball
 CORNEA_BULGE = 0.09  # cornea apex ~1 mm in front of the scleral sphere
+PORE_MM, PORE_BUMP = 0.7, 0.12  # skin pore size and full bump strength (materials.build_skin)
 HEAD_SUBDIVISION = 0  # render level of the head's subdivision modifier (1: smoother lids, slower)
 LASH_LENGTH = 0.5  # the hm08 lash cards reach ~5 mm from the lid; real lashes read shorter at 48 px
 EXPOSURE_REFERENCE = 4.0  # W/m^2 on the face that renders a mid-tone skin well (judged on renders)
@@ -298,6 +299,12 @@ class FaceScene:
         fov_w = self.cam_distance * cam.sensor_width / cam.lens
         self.cam_aim_offset = np.array([float(off[0]) * fov_w, 0.0, float(off[1]) * fov_w * h / w])
         self.eyes_mid = np.zeros(3)  # the head frame's origin is midway between the eyeballs
+        # Pores (~0.7 mm) smaller than a pixel only add sampling noise (grain that needs a
+        # denoiser to hide): fade their bump out as they shrink below ~2 px.
+        px_per_mm = cam.lens / cam.sensor_width * w / (self.cam_distance * 1000.0)
+        pore_px = PORE_MM * px_per_mm
+        bump = self.mats["skin"].node_tree.nodes["skin_bump"]
+        bump.inputs["Strength"].default_value = PORE_BUMP * float(np.clip((pore_px - 0.5) / 1.5, 0.0, 1.0))
 
     def place_camera(self, shake=(0.0, 0.0, 0.0)):
         target = self.eyes_mid + self.cam_aim_offset
