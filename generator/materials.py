@@ -169,8 +169,8 @@ def build_skin(lips_mask: str | None = None):
     """Skin: tone x low-frequency mottling x redness, pores as bump, painted eyebrows.
 
     Coordinates are object-space (metres, face looking down -Y), so patterns keep their
-    physical size whatever the identity; the eyebrow mask is the point attribute ``brow``
-    that the scene writes per identity (0 outside, 1 in the brow).
+    physical size whatever the identity. Eyebrows are computed per shading point
+    (``_brow_band``); scalp hair is the point attribute ``scalp`` the scene writes per identity.
     """
     mat = compat.new_material("Skin")
     b = _Builder(mat)
@@ -193,7 +193,7 @@ def build_skin(lips_mask: str | None = None):
         b.link(uv, tex.inputs["Vector"])
         lips_col = b.mix(0.55, base, redness, "MULTIPLY")
         base = b.mix(tex.outputs["Color"], base, lips_col)
-    # Eyebrows: a dark band (point attribute ``brow``) broken into hairs by a fine noise stretched
+    # Eyebrows: a dark band (``_brow_band``) broken into hairs by a fine noise stretched
     # along x; density sets how solid the band reads.
     brow = _brow_band(b, coord)
     hair_map = b.node("ShaderNodeMapping", "brow_hair_map")
@@ -486,7 +486,7 @@ def apply_hair(mats: dict, hair_colour, eye_x: float, eye_z: float, amount: floa
 
 
 def apply_identity(mats: dict, skin_tone, iris_colour, brow_colour, brow_density: float = 0.9,
-                   lash_colour=None, lash_density: float = 1.0, pupil_radius: float = 0.17,
+                   lash_colour=None, lash_density: float = 1.0,
                    redness: float = 0.5, roughness: float = 0.5, sclera_tint: float = 0.0,
                    seed: int = 0) -> None:
     """Per-identity material parameters. Colours: scalar in [0,1] or linear RGB."""
@@ -506,7 +506,6 @@ def apply_identity(mats: dict, skin_tone, iris_colour, brow_colour, brow_density
             n.inputs["W"].default_value = off
     eye = mats["eye"].node_tree
     _set(eye, "iris_colour", as_rgba(iris_colour, IRIS_COLOURS))
-    _set(eye, "pupil_radius", float(pupil_radius))
     s = float(sclera_tint)
     _set(eye, "sclera_colour", (0.78, 0.72 - 0.06 * s, 0.64 - 0.1 * s, 1.0))
     n = eye.nodes["iris_fibres"]

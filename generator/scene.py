@@ -366,6 +366,10 @@ class FaceScene:
         full; dim scenes only half-way, so low-light clips stay dark (and noisy) as they should."""
         level = self._light_level + 1.5 * world_strength
         ev = math.log2(max(level, 1e-4) / EXPOSURE_REFERENCE)
+        # The pupil follows the light: ~3 mm across in bright light, up to ~7 mm in the dark
+        # (radius as a fraction of the ~12.5 mm eyeball radius).
+        pupil = float(np.clip(0.17 - 0.035 * ev, 0.11, 0.28))
+        self.mats["eye"].node_tree.nodes["pupil_radius"].outputs[0].default_value = pupil
         exposure = -ev if ev > 0 else -0.5 * ev
         self.scene.view_settings.exposure = float(np.clip(exposure, -6.0, 4.0))
         return exposure
