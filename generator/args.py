@@ -98,7 +98,7 @@ def build_parser(prog: Optional[str] = "synblink-render") -> argparse.ArgumentPa
                    help="render only clips with index %% N == i (several machines, one dataset)")
     p.add_argument("--video", action="store_true", default=None, help="also write videos/<clip_id>.mp4 (output.video)")
     p.add_argument("--eye-region", dest="eye_region", action="store_true", default=None,
-                   help="frame one eye region instead of the full face (render.eye_region)")
+                   help="render only a box around both eyes, black elsewhere (render.eye_region)")
     p.add_argument("--samples", type=_positive_int, default=None, metavar="K", help="render samples (render.samples)")
     p.add_argument("--engine", choices=ENGINES, default=None, help="render engine (render.engine)")
     p.add_argument("--set", dest="overrides", type=parse_set, action="extend", nargs="+", default=[],
