@@ -147,6 +147,8 @@ def main(argv=None) -> int:
                                                               "(default: the config default)")
     p.add_argument("--denoise", type=int, choices=(0, 1), default=None,
                    help="denoiser on/off for the timing sections (default: the config default)")
+    p.add_argument("--eye-samples", type=int, default=None,
+                   help="samples of the eye-region run (default: the config default; pick one from the quality sweep)")
     p.add_argument("--ref-samples", type=int, default=128, help="samples of the SSIM reference render")
     p.add_argument("--work", default=None, help="scratch directory (default: a temp dir, removed)")
     p.add_argument("--json", default=None, help="also write the results here")
@@ -222,7 +224,8 @@ def main(argv=None) -> int:
             full.pop("render.samples", None)
             full.pop("render.denoise", None)
             ne = max(2, n // 2)
-            orig_cfg, eye_cfg = make_cfg(full), make_cfg({**full, "render.eye_region": True})
+            eye_over = {"render.samples": args.eye_samples} if args.eye_samples else {}
+            orig_cfg, eye_cfg = make_cfg(full), make_cfg({**full, "render.eye_region": True, **eye_over})
             ref_over = {"render.samples": args.ref_samples, "render.denoise": True}
             _, rr = run_pool(os.path.join(work, "eye_ref"), make_cfg({**full, "render.eye_region": True, **ref_over}),
                              ne, 1)
