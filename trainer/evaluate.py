@@ -19,11 +19,8 @@ Also home of `load_trained_model` (reads what trainer.fit writes) and `collect_p
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
-import tempfile
 from collections import defaultdict
 from contextlib import nullcontext
 from pathlib import Path
@@ -36,6 +33,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from trainer import metrics
+from trainer.outputs import save_figure, write_json
 
 EVENT_HIGH, EVENT_LOW = 0.5, 0.25  # hysteresis thresholds on closure: half closed starts a blink
 
@@ -199,46 +197,6 @@ def event_report(preds: dict[str, Any], frames: pd.DataFrame) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------- output
 
-def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Rename a finished temporary file onto `path` with the usual permissions (mkstemp makes
-    0600 files; outputs are meant to be shared like any other file)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
-
-
-def json_safe(obj: Any) -> Any:
-    """NaN/inf -> None (strict JSON), numpy -> Python, tuples -> lists."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def write_json_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(json_safe(obj), f, indent=2)
-        f.write("\n")
-    publish(tmp, path)
-
-
-def _save_figure(fig, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    publish(tmp, path)
-
-
 def plot_pr_curve(preds: dict[str, Any], threshold: float, path: Path, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -264,7 +222,7 @@ def plot_pr_curve(preds: dict[str, Any], threshold: float, path: Path, title: st
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title=title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower left", fontsize=8)
-    _save_figure(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -286,7 +244,7 @@ def plot_closure_scatter(preds: dict[str, Any], path: Path, title: str, max_poin
     mae = float(np.abs(true - pred).mean()) if len(true) else float("nan")
     ax.set(xlabel="true closure", ylabel="predicted closure", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
            title=f"{title}\nMAE {mae:.3f} over {len(true)} frames")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -334,7 +292,7 @@ def evaluate(checkpoint: str, data: str, split: str | None, report: str, batch_s
     plot_pr_curve(preds, threshold, pr_path, title)
     plot_closure_scatter(preds, scatter_path, title)
     result["plots"] = dict(pr_curve=pr_path.name, closure_scatter=scatter_path.name)
-    write_json_atomic(result, report_path)
+    write_json(result, report_path)
     return result
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer import metrics
-from trainer.evaluate import write_json_atomic
+from trainer.outputs import write_json
 from trainer.predict import predict_images
 
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report.update(checkpoint=a.checkpoint, root=a.root, image_fit=a.image_fit)
     report_path = Path(a.report)
-    write_json_atomic(report, report_path)
+    write_json(report, report_path)
     scores_path = report_path.with_name(report_path.stem + "_scores.csv")
     scores.to_csv(scores_path, index=False)
     print(f"{report['images']} images: closure AUROC {report['auroc_closure']:.3f}, accuracy@{a.threshold:g} "

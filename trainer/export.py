@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from trainer.evaluate import publish, load_trained_model
+from trainer.evaluate import load_trained_model
+from trainer.outputs import atomic_path
 
 OUTPUTS = ("blink_logit", "closure_logit")
 
@@ -48,9 +47,7 @@ def export_onnx(checkpoint: str, out: str, opset: int = 17, input_dtype: str = "
         example = example / 255.0  # the model reads float input as 0..1
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out_path) as tmp:
         # dynamo=False: the TorchScript exporter needs no onnxscript and handles this model fully;
         # its deprecation notice and the tracer's note about the fixed window are expected
         with warnings.catch_warnings():
@@ -62,10 +59,6 @@ def export_onnx(checkpoint: str, out: str, opset: int = 17, input_dtype: str = "
                                             "closure_logit": {0: "batch"}})
         import onnx
         onnx.checker.check_model(tmp)
-        publish(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out_path
 
 

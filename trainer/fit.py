@@ -30,7 +30,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -44,7 +43,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
 from trainer.config import ConfigError, TrainConfig, build_parser, config_from_args
-from trainer.evaluate import publish, collect_predictions, window_metrics
+from trainer.evaluate import collect_predictions, window_metrics
+from trainer.outputs import torch_save as atomic_torch_save, write_csv as atomic_write_csv, write_text as atomic_write_text
 
 CHECKPOINT_VERSION = 1
 
@@ -116,28 +116,6 @@ def lr_lambda(total_steps: int, warmup_steps: int, min_ratio: float):
         progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
     return f
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    publish(tmp, path)
-
-
-def atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
-    atomic_write_text(path, df.to_csv(index=False))
 
 
 # ------------------------------------------------------------------------------- splits

@@ -22,10 +22,8 @@ INPUT a folder of eye-crop images (searched recursively):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -35,7 +33,8 @@ import torch
 
 from trainer import metrics
 from trainer.crops import crop_boxes, crop_eye, read_image
-from trainer.evaluate import publish, EVENT_HIGH, EVENT_LOW, checkpoint_crop_config, load_trained_model
+from trainer.outputs import write_csv, write_json
+from trainer.evaluate import EVENT_HIGH, EVENT_LOW, checkpoint_crop_config, load_trained_model
 from trainer.video import (CORNER_COLUMNS, EYES, FaceEyeDetector, VideoReadError, VideoWriter,
                            iter_video_frames, probe_video, track_landmarks)
 
@@ -176,12 +175,12 @@ def predict_video(checkpoint: str, video: str, out_dir: str, stride: int = 1, sm
     events_df = pd.DataFrame(events, columns=["eye", "start_frame", "end_frame", "peak_frame", "peak_closure",
                                               "blink_prob", "start_s", "end_s", "duration_ms"])
     events_df = events_df.sort_values(["start_frame", "eye"]).reset_index(drop=True)
-    _write_csv(table, out / "closure.csv")
-    _write_csv(events_df, out / "events.csv")
+    write_csv(table, out / "closure.csv")
+    write_csv(events_df, out / "events.csv")
     summary = dict(video=str(video), checkpoint=str(checkpoint), fps=fps, frames=n, window=window,
                    stride=stride, detected_frames=int(track["detected"].sum()),
                    event_thresholds=dict(high=event_high, low=event_low), events=events_df.to_dict("records"))
-    _write_text(json.dumps(summary, indent=2) + "\n", out / "events.json")
+    write_json(summary, out / "events.json")
 
     # pass 3: overlay video
     if overlay:
@@ -214,17 +213,6 @@ def draw_overlay(rgb: np.ndarray, t: int, boxes, crops, table: pd.DataFrame, in_
         cv2.putText(img, label, (4 if eye == "right" else max(0, w - int(170 * scale)), min(h - 4, inset + int(22 * scale))),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, colour, max(1, int(2 * scale)), cv2.LINE_AA)
     return img
-
-
-def _write_text(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    publish(tmp, path)
-
-
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    _write_text(df.to_csv(index=False), path)
 
 
 # ------------------------------------------------------------------------------- images
@@ -285,7 +273,7 @@ def predict_images(checkpoint: str, folder: str, out_dir: str | None = None, fit
     df = pd.DataFrame(rows)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        _write_csv(df, Path(out_dir) / "scores.csv")
+        write_csv(df, Path(out_dir) / "scores.csv")
     return df
 
 
