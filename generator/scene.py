@@ -370,8 +370,18 @@ class FaceScene:
         # (radius as a fraction of the ~12.5 mm eyeball radius).
         pupil = float(np.clip(0.17 - 0.035 * ev, 0.11, 0.28))
         self.mats["eye"].node_tree.nodes["pupil_radius"].outputs[0].default_value = pupil
-        exposure = -ev if ev > 0 else -0.5 * ev
-        self.scene.view_settings.exposure = float(np.clip(exposure, -6.0, 4.0))
+        exposure = float(np.clip(-ev if ev > 0 else -0.5 * ev, -6.0, 4.0))
+        # Applied to the emitters, not to view_settings.exposure: Blender caches one
+        # colour-management processor per distinct view exposure and never frees it (measured:
+        # +3 MB RSS per clip). Scaling every emitter by 2**exposure gives the same linear image.
+        # Called after set_lights and the world/backdrop strengths of this clip are set.
+        gain = 2.0 ** exposure
+        for obj in self.lights:
+            if not obj.hide_render:
+                obj.data.energy *= gain
+        self.mats["world"].node_tree.nodes["world_bg"].inputs["Strength"].default_value *= gain
+        if not self.backdrop.hide_render:
+            self.mats["backdrop"].node_tree.nodes["bg_emission"].inputs["Strength"].default_value *= gain
         return exposure
 
     def set_background(self, bg):
