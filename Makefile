@@ -20,7 +20,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 demo: setup
-	$(PY) -m generator.render --out $(DEMO)/data --clips 24 --seed 0 --config configs/demo.json --workers 2
+	$(PY) -m generator.render --out $(DEMO)/data --seed 0 --config configs/demo.json --workers 2
 	$(PY) -m manifests validate $(DEMO)/data
 	$(PY) -m generator.preview $(DEMO)/data
 	$(PY) -m trainer.fit --data $(DEMO)/data --out $(DEMO)/run --model blinkformer_tiny --epochs 15
