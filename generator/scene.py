@@ -203,7 +203,7 @@ class FaceScene:
     def _configure_render(self):
         rc = _get(self.cfg, "render")
         engine = str(_get(rc, "engine", "cycles")).lower()
-        samples = int(_get(rc, "samples", 16))
+        samples = int(_get(rc, "samples", 4))
         sc = self.scene
         if engine == "cycles":
             self.render_info = compat.configure_cycles(sc, samples, seed=int(_get(self.cfg, "seed", 0)),

@@ -1,0 +1,201 @@
+"""Eye-crop quality vs render cost of Cycles settings: SSIM of the trainer's 48x48 eye crops
+against a high-sample reference, and CPU seconds per frame, one row per setting.
+
+    python bench/render_quality.py                          # 3 clips x 2 frames (open + most closed), 350x350
+    python bench/render_quality.py --ref-samples 256 --settings s16_dn s4_dn s4_dn_burley
+
+Every setting renders the same frames (same poses, same labels) with one FaceScene; the
+reference is ``--ref-samples`` without a denoiser and with the richest light transport the
+scene has (random-walk skin subsurface, the default bounces), so a candidate that changes the
+look (cheaper subsurface, fewer bounces) is measured against the look, not against itself.
+Crops are cut exactly as training does (trainer.crops.CropConfig(size=48), crop_eye from the
+rows' eye corners). Frames are rendered in eye-region mode with a wide border (the crops lie
+inside it), which is what makes a 256-sample reference affordable on a shared 2-core machine;
+CPU s/frame is therefore the eye-region cost: bench/render_speed.py gives the full-face cost.
+CPU seconds (getrusage of this process, all threads) because wall time on a shared machine
+also counts the other tenants. Prints a markdown table with medians; --json keeps the numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# name -> Cycles settings. samples/denoise: the two knobs of the config; sss: subsurface
+# method of the skin (random_walk_skin = the look; burley = diffusion, fewer rays per sample;
+# off = no subsurface); bounces: max light-path bounces; threshold: adaptive sampling noise level.
+SETTINGS = {
+    "s16_dn": {"samples": 16, "denoise": True},  # the defaults before this sweep
+    "s8_dn": {"samples": 8, "denoise": True},
+    "s4_dn": {"samples": 4, "denoise": True},
+    "s2_dn": {"samples": 2, "denoise": True},
+    "s1_dn": {"samples": 1, "denoise": True},
+    "s4_dn_burley": {"samples": 4, "denoise": True, "sss": "burley"},
+    "s4_dn_nosss": {"samples": 4, "denoise": True, "sss": "off"},
+    "s4_dn_b2": {"samples": 4, "denoise": True, "bounces": 2},
+    "s2_dn_burley_b2": {"samples": 2, "denoise": True, "sss": "burley", "bounces": 2},
+    "s16_nodn": {"samples": 16, "denoise": False},
+}
+
+
+def apply_setting(scene, s: dict, sss_weight: float) -> None:
+    """Set one candidate on a built FaceScene (through the same compat helpers the scene uses)."""
+    from generator import compat
+
+    cyc = scene.scene.cycles
+    cyc.samples = int(s["samples"])
+    cyc.use_denoising = bool(s.get("denoise", True)) and compat.has_oidn()
+    cyc.max_bounces = int(s.get("bounces", 4))
+    cyc.adaptive_threshold = float(s.get("threshold", 0.02))
+    bsdf = scene.mats["skin"].node_tree.nodes["skin_bsdf"]
+    sss = s.get("sss", "random_walk_skin")
+    compat.set_subsurface_method(bsdf, low_noise=(sss == "burley"))
+    compat.principled_socket(bsdf, "Subsurface Weight").default_value = 0.0 if sss == "off" else sss_weight
+
+
+class _Frames:
+    """A ClipSpec restricted to some of its frames (same poses and labels, renumbered 0..n-1)."""
+
+    def __init__(self, spec, frames):
+        self._spec, self._frames = spec, list(frames)
+        self.n_frames = len(self._frames)
+
+    def __getattr__(self, name):
+        return getattr(self._spec, name)
+
+    def frame_state(self, t):
+        return self._spec.frame_state(self._frames[t])
+
+
+def pick_frames(spec):
+    """(open frame, closed frame) of a clip with a full blink, or None: the frame of least blink
+    weight and the frame of most (>= 0.9: lids touching), so both looks are measured."""
+    w = [max(spec.frame_state(t).blink_weight.values()) for t in range(spec.n_frames)]
+    closed, opened = max(range(len(w)), key=w.__getitem__), min(range(len(w)), key=w.__getitem__)
+    return [opened, closed] if w[closed] >= 0.9 else None
+
+
+def eye_crops(png: str, row: dict):
+    import numpy as np
+    from trainer.crops import CropConfig, crop_boxes, crop_eye, read_image
+
+    img = read_image(png)
+    cfg = CropConfig(size=48)
+    out = []
+    for eye in ("left", "right"):
+        box = crop_boxes(np.array([[row[f"{eye}_outer_x"], row[f"{eye}_outer_y"]]]),
+                         np.array([[row[f"{eye}_inner_x"], row[f"{eye}_inner_y"]]]), cfg)[0]
+        out.append(crop_eye(img, box, cfg.size))
+    return out
+
+
+def _cpu_s() -> float:
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clips", type=int, default=3)
+    p.add_argument("--start", type=int, default=0, help="first clip index")
+    p.add_argument("--resolution", type=int, nargs=2, default=[350, 350], metavar=("W", "H"))
+    p.add_argument("--ref-samples", type=int, default=256)
+    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None, help="keep frames and crops here (default: temp dir, removed)")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+
+    import numpy as np
+    from skimage.metrics import structural_similarity
+
+    from generator import scene as scene_mod
+    from generator.config import load_config
+    from generator.sampling import sample_clip
+
+    scene_mod.EYE_REGION_MARGIN = 0.7  # just wide enough that the 1.6x-corner-distance crops lie inside
+    cfg = load_config(None, {"clip.resolution": list(args.resolution), "render.eye_region": True})
+    scene = scene_mod.FaceScene(cfg)
+    scene.scene.render.threads_mode = "FIXED"
+    scene.scene.render.threads = args.threads
+    bsdf = scene.mats["skin"].node_tree.nodes["skin_bsdf"]
+    from generator import compat
+    sss_weight = float(compat.principled_socket(bsdf, "Subsurface Weight").default_value)
+    clips, i = [], args.start
+    while len(clips) < args.clips and i < args.start + 200:  # the first clips that hold a full blink
+        spec = sample_clip(cfg, i)
+        frames = pick_frames(spec)
+        if frames:
+            clips.append(_Frames(spec, frames))
+        i += 1
+    out = args.out or tempfile.mkdtemp(prefix="render_quality_")
+
+    def render_all(name, setting):
+        apply_setting(scene, setting, sss_weight)
+        crops, cpu = [], []
+        for clip in clips:
+            d = os.path.join(out, name, clip.clip_id)
+            c0 = _cpu_s()
+            rows = scene.render_clip(clip, d)
+            cpu.append((_cpu_s() - c0) / len(rows))
+            for t, row in enumerate(rows):
+                crops.extend(eye_crops(os.path.join(d, f"{t:04d}.png"), row))
+        print(f"{name}: {statistics.median(cpu):.2f} CPU-s/frame", file=sys.stderr, flush=True)
+        return crops, cpu
+
+    ref, ref_cpu = render_all("reference", {"samples": args.ref_samples, "denoise": False})
+    results = {"reference": {"setting": {"samples": args.ref_samples, "denoise": False},
+                             "cpu_s_per_frame": statistics.median(ref_cpu)}}
+    for name in args.settings:
+        crops, cpu = render_all(name, SETTINGS[name])
+        ssim = [structural_similarity(a, b, channel_axis=-1, data_range=255) for a, b in zip(ref, crops)]
+        results[name] = {"setting": SETTINGS[name], "cpu_s_per_frame": statistics.median(cpu),
+                         "ssim_median": statistics.median(ssim), "ssim_min": min(ssim), "ssim": ssim}
+        if args.out:  # side-by-side strip: reference crops over this setting's crops, 4x
+            strip = np.concatenate([np.concatenate(ref, 1), np.concatenate(crops, 1)], 0)
+            import cv2
+            cv2.imwrite(os.path.join(out, f"crops_{name}.png"),
+                        cv2.resize(strip[:, :, ::-1], None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST))
+    if not args.out:
+        import shutil
+        shutil.rmtree(out, ignore_errors=True)
+    import bpy
+    info = {"resolution": list(args.resolution), "clips": [c.clip_id for c in clips],
+            "frames": [c._frames for c in clips], "ref_samples": args.ref_samples, "threads": args.threads,
+            "blender": bpy.app.version_string, "oidn": compat.has_oidn()}
+    print(markdown(info, results))
+    if args.json:
+        with open(args.json + ".tmp", "w") as f:
+            json.dump({"info": info, "results": results}, f, indent=1)
+        os.replace(args.json + ".tmp", args.json)
+    return results
+
+
+def markdown(info: dict, results: dict) -> str:
+    n = sum(len(f) for f in info["frames"])
+    lines = [f"Eye-crop quality: {info['resolution'][0]}x{info['resolution'][1]} eye-region renders, {n} frames "
+             f"({len(info['clips'])} clips x open/closed) x 2 eyes, 48x48 crops vs {info['ref_samples']} samples "
+             f"without denoiser; Blender {info['blender']}, {info['threads']} thread(s), CPU s/frame = median "
+             f"per clip (eye region)", "",
+             "| setting | samples | denoise | sss | bounces | CPU s/frame | vs s16_dn | SSIM median | SSIM min |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    base = results.get("s16_dn", {}).get("cpu_s_per_frame")
+    for name, r in results.items():
+        s = r["setting"]
+        speed = f"{base / r['cpu_s_per_frame']:.1f}x" if base and r["cpu_s_per_frame"] > 0 else "-"
+        ssim = (f"{r['ssim_median']:.3f} | {r['ssim_min']:.3f}" if "ssim_median" in r else "- | -")
+        lines.append(f"| {name} | {s['samples']} | {'on' if s.get('denoise', True) else 'off'} | "
+                     f"{s.get('sss', 'random_walk_skin')} | {s.get('bounces', 4)} | {r['cpu_s_per_frame']:.2f} | "
+                     f"{speed} | {ssim} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
