@@ -9,8 +9,8 @@ reference is ``--ref-samples`` without a denoiser and with the richest light tra
 scene has (random-walk skin subsurface, the default bounces), so a candidate that changes the
 look (cheaper subsurface, fewer bounces) is measured against the look, not against itself.
 Crops are cut exactly as training does (trainer.crops.CropConfig(size=48), crop_eye from the
-rows' eye corners). Frames are rendered in eye-region mode with a wide border (the crops lie
-inside it), which is what makes a 256-sample reference affordable on a shared 2-core machine;
+rows' eye corners). Frames are rendered in eye-region mode (its border holds each eye's crop
+square), which is what makes a 256-sample reference affordable on a shared 2-core machine;
 CPU s/frame is therefore the eye-region cost: bench/render_speed.py gives the full-face cost.
 CPU seconds (getrusage of this process, all threads) because wall time on a shared machine
 also counts the other tenants. Prints a markdown table with medians; --json keeps the numbers.
@@ -120,7 +120,6 @@ def main(argv=None) -> dict:
     from generator.config import load_config
     from generator.sampling import sample_clip
 
-    scene_mod.EYE_REGION_MARGIN = 0.7  # just wide enough that the 1.6x-corner-distance crops lie inside
     cfg = load_config(None, {"clip.resolution": list(args.resolution), "render.eye_region": True})
     scene = scene_mod.FaceScene(cfg)
     scene.scene.render.threads_mode = "FIXED"

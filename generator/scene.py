@@ -40,6 +40,7 @@ LASH_LENGTH = 0.5  # the hm08 lash cards reach ~5 mm from the lid; real lashes r
 EXPOSURE_REFERENCE = 4.0  # W/m^2 on the face that renders a mid-tone skin well (judged on renders)
 SKY_EXPOSURE = 0.05  # physical sky radiance -> the lamps' range (judged on renders)
 EYE_REGION_MARGIN = 0.6  # eye-region border: this fraction of the eye width around each eye
+EYE_CROP_SCALE = 1.6  # ...and never less than the trainer's crop (trainer.crops.CropConfig.scale)
 
 
 def _get(obj, name: str, default=None):
@@ -502,8 +503,8 @@ class FaceScene:
                 "shift_x": cam.shift_x, "shift_y": cam.shift_y}
 
     def set_eye_region_border(self, labels: dict):
-        """Render only a box around both eyes' landmarks (+ a margin of the eye width): the rest
-        of the frame stays black, the image keeps its full size so the landmarks stay valid."""
+        """Render only a box around both eyes' landmarks (+ a margin of the eye width, and at least
+        the trainer's 48x48 crop square of each eye): the rest of the frame stays black, the image keeps its full size so the landmarks stay valid."""
         r = self.scene.render
         w, h = r.resolution_x, r.resolution_y
         pts = np.array([(labels[f"{e}_{k}_x"], labels[f"{e}_{k}_y"]) for e in EYES
@@ -512,6 +513,17 @@ class FaceScene:
                                labels[f"{e}_outer_y"] - labels[f"{e}_inner_y"]) for e in EYES)
         x0, y0 = pts.min(axis=0) - EYE_REGION_MARGIN * width
         x1, y1 = pts.max(axis=0) + EYE_REGION_MARGIN * width
+        # ...and at least the trainer's crop square (trainer.crops: side EYE_CROP_SCALE x corner
+        # distance, centred on the corners, rotated with them): with the lids closed the lid
+        # points collapse and the landmark box alone left black rows in closed-eye crops.
+        for e in EYES:
+            o = np.array([labels[f"{e}_outer_x"], labels[f"{e}_outer_y"]])
+            i = np.array([labels[f"{e}_inner_x"], labels[f"{e}_inner_y"]])
+            d = i - o
+            half = 0.5 * EYE_CROP_SCALE * (abs(d[0]) + abs(d[1])) + 1.0  # axis-aligned extent of the rotated square
+            c = (o + i) / 2
+            x0, y0 = min(x0, c[0] - half), min(y0, c[1] - half)
+            x1, y1 = max(x1, c[0] + half), max(y1, c[1] + half)
         r.use_border = True
         r.use_crop_to_border = False
         r.border_min_x = float(np.clip(x0 / w, 0, 1))

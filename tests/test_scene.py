@@ -183,3 +183,32 @@ def test_missing_background_file_is_a_clear_error(scene, tmp_path):
     spec.background = {"kind": "marble"}
     with pytest.raises(ValueError, match="background.kind"):
         scene.render_clip(spec, str(tmp_path / "y"))
+
+
+def test_eye_region_frames_hold_the_whole_trainer_crop_of_a_closed_eye(scene, tmp_path):
+    """Eye-region mode renders only a border around the eyes; the trainer's 48x48 crops of a
+    closed eye (lid points collapsed onto the lid line) must still lie inside it: no black rows."""
+    from trainer.crops import CropConfig, crop_boxes, crop_eye, read_image
+
+    spec = _spec(scene, 3, 1, (128, 128))
+    spec.camera.update(distance_m=0.4, focal_length_mm=85.0, offset_x=0.0, offset_y=0.0)
+    spec.background = {"kind": "texture", "texture_kind": "noise", "texture_scale": 5.0, "world_strength": 0.3,
+                       "colour_a": [0.4, 0.4, 0.4], "colour_b": [0.6, 0.6, 0.6], "blur": 0.0}
+    scene.eye_region = True
+    try:
+        rows = scene.render_clip(_Controlled(spec, [{"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}]),
+                                 str(tmp_path / "shut"))
+    finally:
+        scene.eye_region = False
+        scene.scene.render.use_border = False
+    row = rows[0]
+    assert row["left_closure"] > 0.95 and row["right_closure"] > 0.95
+    img = read_image(str(tmp_path / "shut" / "0000.png"))
+    assert img[:4, :4].max() <= 2 and img[-4:, -4:].max() <= 2  # outside the border: not rendered (dither only)
+    cfg = CropConfig(size=48)
+    for eye in ("left", "right"):
+        box = crop_boxes(np.array([[row[f"{eye}_outer_x"], row[f"{eye}_outer_y"]]]),
+                         np.array([[row[f"{eye}_inner_x"], row[f"{eye}_inner_y"]]]), cfg)[0]
+        crop = crop_eye(img, box, cfg.size)
+        unrendered = int((crop.max(axis=2) <= 2).sum())  # black outside the border (dither: 0-1)
+        assert unrendered == 0, f"{eye} crop has {unrendered} unrendered (black) pixels"
