@@ -14,6 +14,12 @@ square), which is what makes a 256-sample reference affordable on a shared 2-cor
 CPU s/frame is therefore the eye-region cost: bench/render_speed.py gives the full-face cost.
 CPU seconds (getrusage of this process, all threads) because wall time on a shared machine
 also counts the other tenants. Prints a markdown table with medians; --json keeps the numbers.
+
+Measured 2026-11-25 (bpy 5.0.1, 1 thread, shared 2-core box at load ~7, so CPU s are rough;
+`--clips 3 --settings s16_dn s8_dn s4_dn s2_dn s4_dn_nosss`, 12 crops, SSIM median/min):
+s16_dn 3.62 s 0.980/0.974; s8_dn 1.87 s 0.975/0.968; s4_dn 1.47 s 0.969/0.953;
+s2_dn 1.52 s 0.959/0.947; s4 without subsurface 1.17 s 0.972/0.960. Hence the default of
+4 samples + denoiser (the fewest with every crop >= 0.95); subsurface stays for the full-face look.
 """
 from __future__ import annotations
 
