@@ -20,12 +20,16 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 demo: setup
-	$(PY) -m generator.render --out $(DEMO)/data --seed 0 --config configs/demo.json --workers 2
+	# a few full faces to look at (contact sheet with landmarks, closure and phase drawn on);
+	# seed 3: three of its first 6 clips hold a blink, the others partial closures (look-down, squint)
+	$(PY) -m generator.render --out $(DEMO)/faces --clips 6 --seed 3 --config configs/demo.json --workers 2
+	$(PY) -m generator.preview $(DEMO)/faces
+	# eye-crop training data, fast: only a box around the eyes is rendered
+	$(PY) -m generator.render --out $(DEMO)/data --clips 48 --seed 0 --config configs/eye_crops.json --workers 2
 	$(PY) -m manifests validate $(DEMO)/data
-	$(PY) -m generator.preview $(DEMO)/data
-	$(PY) -m trainer.fit --data $(DEMO)/data --out $(DEMO)/run --model blinkformer_tiny --epochs 15
+	$(PY) -m trainer.fit --data $(DEMO)/data --out $(DEMO)/run --model blinkformer_tiny --epochs 30 --batch-size 8 --lr 1e-3 --no-progress
 	$(PY) -m trainer.evaluate --checkpoint $(DEMO)/run/best.pt --data $(DEMO)/data --split test --report $(DEMO)/report.json
-	@echo "preview: $(DEMO)/data/preview.png  closure curves: $(DEMO)/data/closure_curves.png  report: $(DEMO)/report.json"
+	@echo "faces: $(DEMO)/faces/preview.png $(DEMO)/faces/closure_curves.png  held-out report: $(DEMO)/report.json (+ PR curve and closure plots beside it)"
 
 test: setup
 	$(PY) -m pytest -n 2 -q
