@@ -62,11 +62,17 @@ class BlinkEvent:
     def eye_peak_s(self, eye: str) -> float:
         return self.peak_s + (self.lag_right_s if eye == "right" else 0.0)
 
+    def phase_times_s(self, eye: str) -> Tuple[float, float, float, float]:
+        """Closing start, hold start, hold end and opening end of this eye (s)."""
+        peak = self.eye_peak_s(eye)
+        h0, h1 = peak - 0.5 * self.closed_s, peak + 0.5 * self.closed_s
+        return h0 - self.closing_s, h0, h1, h1 + self.opening_s
+
     def start_s(self, eye: str) -> float:
-        return self.eye_peak_s(eye) - 0.5 * self.closed_s - self.closing_s
+        return self.phase_times_s(eye)[0]
 
     def end_s(self, eye: str) -> float:
-        return self.eye_peak_s(eye) + 0.5 * self.closed_s + self.opening_s
+        return self.phase_times_s(eye)[3]
 
     def span_s(self) -> Tuple[float, float]:
         """Start and end over the eyes that take part."""
@@ -86,10 +92,7 @@ class BlinkEvent:
         out = np.zeros_like(t)
         if a <= 0:
             return out
-        peak = self.eye_peak_s(eye)
-        c0 = peak - 0.5 * self.closed_s - self.closing_s
-        h0, h1 = peak - 0.5 * self.closed_s, peak + 0.5 * self.closed_s
-        o1 = h1 + self.opening_s
+        c0, h0, h1, o1 = self.phase_times_s(eye)
         closing = (t > c0) & (t < h0)
         x = (t[closing] - c0) / self.closing_s
         out[closing] = a * 0.5 * (1.0 - np.cos(np.pi * x))
@@ -109,10 +112,7 @@ class BlinkEvent:
         a = self.amplitude(eye)
         if a <= 0:
             return code
-        peak = self.eye_peak_s(eye)
-        c0 = peak - 0.5 * self.closed_s - self.closing_s
-        h0, h1 = peak - 0.5 * self.closed_s, peak + 0.5 * self.closed_s
-        o1 = h1 + self.opening_s
+        c0, h0, h1, o1 = self.phase_times_s(eye)
         eps = 1e-9  # a peak placed on a frame time must count as 'closed' despite rounding
         code[(t > c0) & (t < h0)] = 1
         code[(t > h1) & (t < o1)] = 3
