@@ -142,24 +142,24 @@ def envelope(p: Dict, t: float) -> float:
     return best
 
 
+def _both_eyes_episode(r, ncfg, duration_s: float, probability: float, amplitude) -> Optional[Dict]:
+    """An expression on both eyes (squint, wide) with slightly different amplitudes, or None."""
+    if not r.random() < probability:
+        return None
+    a = _uniform(r, amplitude)
+    return {**_envelope_params(r, ncfg, duration_s), "amplitude_left": a,
+            "amplitude_right": float(np.clip(a + r.normal(0, 0.05), 0, 1))}
+
+
 def sample_expressions(seed_seq: np.random.SeedSequence, ncfg, duration_s: float) -> Dict:
     """Which hard negatives this clip shows, each with its own envelope (they may co-occur).
     Each negative draws from its own child of ``seed_seq``, so changing one probability leaves
     the others' samples unchanged."""
     out: Dict[str, Optional[Dict]] = {}
     streams = [np.random.default_rng(s) for s in seed_seq.spawn(4)]
-    r = streams[0]
-    out["squint"] = None
-    if r.random() < ncfg.squint_probability:
-        a = _uniform(r, ncfg.squint_amplitude)
-        out["squint"] = {**_envelope_params(r, ncfg, duration_s), "amplitude_left": a,
-                         "amplitude_right": float(np.clip(a + r.normal(0, 0.05), 0, 1))}
-    r = streams[1]
-    out["wide"] = None
-    if r.random() < ncfg.wide_probability:
-        a = _uniform(r, ncfg.wide_amplitude)
-        out["wide"] = {**_envelope_params(r, ncfg, duration_s), "amplitude_left": a,
-                       "amplitude_right": float(np.clip(a + r.normal(0, 0.05), 0, 1))}
+    out["squint"] = _both_eyes_episode(streams[0], ncfg, duration_s, ncfg.squint_probability,
+                                       ncfg.squint_amplitude)
+    out["wide"] = _both_eyes_episode(streams[1], ncfg, duration_s, ncfg.wide_probability, ncfg.wide_amplitude)
     r = streams[2]
     out["look_down"] = None
     if r.random() < ncfg.look_down_probability:
