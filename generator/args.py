@@ -36,34 +36,22 @@ def parse_shard(text: str) -> Tuple[int, int]:
     return i, n
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
+def _number_at_least(cast, noun: str, low, strict: bool = False):
+    """An argparse type: ``cast(text)``, refused with a message below ``low`` (or at it, if strict)."""
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}")
+        if not (v > low if strict else v >= low):
+            raise argparse.ArgumentTypeError(f"expected {noun} {'>' if strict else '>='} {low}, got {v}")
+        return v
+    return parse
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {v}")
-    return v
+_positive_int = _number_at_least(int, "an integer", 1)
+_nonneg_int = _number_at_least(int, "an integer", 0)
+_positive_float = _number_at_least(float, "a number", 0, strict=True)
 
 
 def parse_set(text: str) -> Tuple[str, object]:
