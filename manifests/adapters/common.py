@@ -78,21 +78,21 @@ def crop_eye_row(eye: str, width: int, height: int) -> dict:
     return row
 
 
-def frames_table(rows: list) -> pd.DataFrame:
-    """Rows -> frames table with every required column present (unknown = empty), contract order."""
+def _table(rows: list, required, order) -> pd.DataFrame:
+    """Rows -> table with every required column present (unknown = empty), contract order."""
     df = pd.DataFrame(rows)
-    for col in schema.FRAME_REQUIRED_COLUMNS:
+    for col in required:
         if col not in df.columns:
             df[col] = pd.NA
-    return df[ordered_columns(df.columns, schema.FRAME_COLUMNS)]
+    return df[ordered_columns(df.columns, order)]
+
+
+def frames_table(rows: list) -> pd.DataFrame:
+    return _table(rows, schema.FRAME_REQUIRED_COLUMNS, schema.FRAME_COLUMNS)
 
 
 def clips_table(rows: list) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    for col in schema.CLIP_REQUIRED_COLUMNS:
-        if col not in df.columns:
-            df[col] = pd.NA
-    return df[ordered_columns(df.columns, schema.CLIP_COLUMNS)]
+    return _table(rows, schema.CLIP_REQUIRED_COLUMNS, schema.CLIP_COLUMNS)
 
 
 @contextlib.contextmanager
