@@ -98,7 +98,9 @@ def main(argv=None) -> int:
         elif workers == 1:
             from generator.worker import ClipRenderer
             try:
-                renderer = ClipRenderer(out, cfg)
+                # the cores this process may run on: Blender's AUTO counts every online CPU,
+                # even under taskset or a container's cpuset
+                renderer = ClipRenderer(out, cfg, threads=pool.render_threads(1))
             except Exception as e:  # missing asset, broken Blender: nothing rendered, say why
                 raise pool.PoolError(f"cannot build the scene: {type(e).__name__}: {e}") from e
             result = pool.render_in_process(renderer, todo, clip_ids, progress)
