@@ -7,6 +7,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 DEMO   ?= runs/demo
+# Test processes: the cores we may use (nproc honours taskset and a container's cpuset; xdist's
+# own -n auto counts physical cores and ignores both), at most 4, since several tests each start
+# two Blender processes and more pytest workers would add memory rather than speed.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 
 .PHONY: setup demo test clean-demo
 
@@ -32,7 +36,7 @@ demo: setup
 	@echo "faces: $(DEMO)/faces/preview.png $(DEMO)/faces/closure_curves.png  held-out report: $(DEMO)/report.json (+ PR curve and closure plots beside it)"
 
 test: setup
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n $(TEST_WORKERS) -q
 
 clean-demo:
 	rm -rf $(DEMO)

