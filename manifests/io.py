@@ -70,17 +70,23 @@ def read_header(path: PathLike) -> list:
 
 def ragged_lines(path: PathLike, n_fields: int) -> list:
     """[(line, fields)] of every data line of a CSV file whose number of fields is not
-    `n_fields` (a blank line has 0). pandas would silently fill a short row with empty cells and
-    (skipping blank lines) shift every later line number, so fields are counted here: commas per
-    line (bytes.count, C speed); only a line holding a quote goes through the csv module."""
-    bad = []
+    `n_fields` (a blank line has 0; blank lines at the end of the file are fine). pandas would
+    silently fill a short row with empty cells and, skipping a blank line, shift every later line
+    number, so fields are counted here: commas per line (bytes.count, C speed); only a line
+    holding a quote goes through the csv module."""
+    bad, blank = [], []
     with open(path, "rb") as f:
         next(f, None)  # the header (read_header checks it)
         for number, line in enumerate(f, 2):
+            if not line.strip(b"\r\n"):
+                blank.append((number, 0))
+                continue
             if b'"' in line:
                 n = len(next(csv.reader([line.decode("utf-8", "replace")]), []))
             else:
-                n = line.count(b",") + 1 if line.strip(b"\r\n") else 0
+                n = line.count(b",") + 1
+            bad.extend(blank)  # blank lines followed by data: line numbers would shift
+            blank = []
             if n != n_fields:
                 bad.append((number, n))
     return bad
@@ -105,7 +111,7 @@ def _read_csv(path: Path, header: list, dtype, check_fields: bool = True) -> pd.
         raise error
     try:
         return pd.read_csv(path, header=0, names=header, dtype=dtype, keep_default_na=False,
-                           na_values=[""], encoding="utf-8-sig", skip_blank_lines=False)
+                           na_values=[""], encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise ManifestError(path, "file is empty (no header line)") from None
     except UnicodeDecodeError:
