@@ -142,6 +142,19 @@ def test_bad_config_and_missing_data_give_clear_errors(tmp_path, capsys):
         train(quick_config(tmp_path / "nowhere", tmp_path / "r2", resume=True))
 
 
+def test_flags_get_the_type_of_their_field():
+    from trainer.config import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--data", "d", "--stride", "4", "--pos-weight", "2.5", "--cache-dir", "7",
+                                      "--eyes", "left", "--no-augment", "--threads", "1"])
+    cfg = config_from_args(args)
+    assert (cfg.stride, cfg.pos_weight, cfg.cache_dir, cfg.eyes, cfg.augment, cfg.threads) == (
+        4, 2.5, "7", ("left",), False, 1)
+    assert type(cfg.stride) is int and type(cfg.pos_weight) is float and type(cfg.lr) is float
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--window", "1.5"])  # an int field refuses a float
+
+
 def _one_line_error(capsys, *fragments):
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err, err

@@ -178,14 +178,12 @@ def field_comments() -> dict[str, str]:
 
 def field_types() -> dict[str, type]:
     """The value type of each TrainConfig field: `int | None` -> int, `tuple[str, ...]` -> tuple."""
-    types = {}
+    kinds = {}
     for name, hint in typing.get_type_hints(TrainConfig).items():
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        origin = typing.get_origin(hint)
-        if origin in (typing.Union, types_module.UnionType):  # X | None
-            hint = args[0]
-        types[name] = typing.get_origin(hint) or hint
-    return types
+        if typing.get_origin(hint) in (typing.Union, types_module.UnionType):  # X | None -> X
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        kinds[name] = typing.get_origin(hint) or hint
+    return kinds
 
 
 def build_parser(description: str | None = None, defaults: bool = True) -> argparse.ArgumentParser:
