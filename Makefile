@@ -31,7 +31,7 @@ demo: setup
 	# eye-crop training data, fast: only a box around the eyes is rendered
 	$(PY) -m generator.render --out $(DEMO)/data --clips 48 --seed 0 --config configs/eye_crops.json --workers 2
 	$(PY) -m manifests validate $(DEMO)/data
-	$(PY) -m trainer.fit --data $(DEMO)/data --out $(DEMO)/run --model blinkformer_tiny --epochs 30 --batch-size 8 --lr 1e-3 --no-progress
+	$(PY) -m trainer.fit --data $(DEMO)/data --out $(DEMO)/run --model blinkformer_tiny --epochs 30 --batch-size 8 --lr 1e-3 --no-progress --overwrite
 	$(PY) -m trainer.evaluate --checkpoint $(DEMO)/run/best.pt --data $(DEMO)/data --split test --report $(DEMO)/report.json
 	@echo "faces: $(DEMO)/faces/preview.png $(DEMO)/faces/closure_curves.png  held-out report: $(DEMO)/report.json (+ PR curve and closure plots beside it)"
 

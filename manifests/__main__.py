@@ -1,14 +1,15 @@
 """python -m manifests validate|merge|split|stats|adapt ...   (exit status 0 = success)
 
-    python -m manifests validate DIR [--features eye_crops,closure_regression] [--no-files] [--limit N]
+    python -m manifests validate DIR [--features eye_crops,closure_regression] [--no-files] [--no-decode] [--limit N]
     python -m manifests merge OUT SHARD [SHARD ...]
     python -m manifests split DIR [--ratios 0.8 0.1 0.1] [--seed 0] [--out FILE]
     python -m manifests stats DIR [--json]
     python -m manifests adapt eye-state|hust-lebw SRC OUT
 
 Problems are printed one per line as `file:line: column: message` (line = CSV line number,
-header = 1), so editors and CI logs can jump to them. Exit status: 0 ok, 1 problems found or
-the command failed on bad input, 2 wrong command-line usage.
+header = 1), so editors and CI logs can jump to them. Exit status: 0 ok, 1 validate found
+problems, 2 bad input (a one-line `error: file:line: ...` on stderr, nothing written) or wrong
+command-line usage.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import json
 import sys
 
 from manifests import schema
+from manifests.cli_errors import one_line_errors
 from manifests.io import ManifestError
 
 
@@ -25,7 +27,7 @@ def cmd_validate(a) -> int:
     from manifests.validate import validate
 
     features = [f for f in (a.features or "").split(",") if f]
-    problems = validate(a.dir, features=features, check_files=not a.no_files)
+    problems = validate(a.dir, features=features, check_files=not a.no_files, decode=not a.no_decode)
     shown = problems if a.limit <= 0 else problems[: a.limit]
     for p in shown:
         print(p)
@@ -87,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--features", help="comma-separated features whose columns must be filled: "
                                       + ", ".join(schema.FEATURES))
     v.add_argument("--no-files", action="store_true", help="do not check that image/video files exist")
+    v.add_argument("--no-decode", action="store_true",
+                   help="check that images exist but do not decode them (faster on trusted data)")
     v.add_argument("--limit", type=int, default=200, help="print at most N problems (0: all)")
     v.set_defaults(run=cmd_validate)
 
@@ -115,13 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_errors(ManifestError, ValueError, OSError)
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except (ManifestError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,20 @@ def csv_line(index) -> int:
     return int(index) + 2
 
 
+def utf8_error(path: PathLike) -> Optional[ManifestError]:
+    """The first byte of `path` that is not UTF-8, as a ManifestError naming its line (an editor's
+    line number) and column; None when the whole file decodes."""
+    data = Path(path).read_bytes()
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        return ManifestError(path, f"not UTF-8 text: byte 0x{data[e.start]:02x} at character "
+                                   f"{e.start - line_start + 1} of the line (save the file as UTF-8)",
+                             line=data.count(b"\n", 0, e.start) + 1)
+
+
 def read_header(path: PathLike) -> list:
     """Column names of a CSV file (stripped), with clear errors for a missing/empty file or a
     repeated column name (pandas would silently rename it "name.1")."""
@@ -40,7 +55,9 @@ def read_header(path: PathLike) -> list:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheet BOM
             header = next(csv.reader(f), None)
-    except (UnicodeDecodeError, csv.Error) as e:
+    except UnicodeDecodeError:
+        raise utf8_error(path) from None
+    except csv.Error as e:
         raise ManifestError(path, f"not a readable CSV file: {e}", line=1) from None
     if not header or all(not h.strip() for h in header):
         raise ManifestError(path, "file is empty (no header line)")
@@ -51,13 +68,55 @@ def read_header(path: PathLike) -> list:
     return header
 
 
-def _read_csv(path: Path, header: list, dtype) -> pd.DataFrame:
+def ragged_lines(path: PathLike, n_fields: int) -> list:
+    """[(line, fields)] of every data line of a CSV file whose number of fields is not
+    `n_fields` (a blank line has 0; blank lines at the end of the file are fine). pandas would
+    silently fill a short row with empty cells and, skipping a blank line, shift every later line
+    number, so fields are counted here: commas per line (bytes.count, C speed); only a line
+    holding a quote goes through the csv module."""
+    bad, blank = [], []
+    with open(path, "rb") as f:
+        next(f, None)  # the header (read_header checks it)
+        for number, line in enumerate(f, 2):
+            if not line.strip(b"\r\n"):
+                blank.append((number, 0))
+                continue
+            if b'"' in line:
+                n = len(next(csv.reader([line.decode("utf-8", "replace")]), []))
+            else:
+                n = line.count(b",") + 1
+            bad.extend(blank)  # blank lines followed by data: line numbers would shift
+            blank = []
+            if n != n_fields:
+                bad.append((number, n))
+    return bad
+
+
+def _ragged_error(path: Path, n_fields: int) -> Optional[ManifestError]:
+    bad = ragged_lines(path, n_fields)
+    if not bad:
+        return None
+    line, n = bad[0]
+    more = f" ({len(bad)} such lines)" if len(bad) > 1 else ""
+    return ManifestError(path, ragged_message(n, n_fields) + more, line=line)
+
+
+def ragged_message(n: int, n_fields: int) -> str:
+    return "blank line" if n == 0 else f"{n} fields where the header has {n_fields}"
+
+
+def _read_csv(path: Path, header: list, dtype, check_fields: bool = True) -> pd.DataFrame:
+    error = _ragged_error(path, len(header)) if check_fields else None
+    if error is not None:
+        raise error
     try:
         return pd.read_csv(path, header=0, names=header, dtype=dtype, keep_default_na=False,
                            na_values=[""], encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise ManifestError(path, "file is empty (no header line)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise utf8_error(path) from None
+    except pd.errors.ParserError as e:
         raise ManifestError(path, f"not a readable CSV file: {e}") from None
 
 
@@ -68,21 +127,25 @@ def read_raw_csv(path: PathLike) -> pd.DataFrame:
     return _read_csv(Path(path), header, str)
 
 
-def read_cells(path: PathLike, dtypes: dict):
+def read_cells(path: PathLike, dtypes: dict, check_fields: bool = True):
     """Read a manifest CSV with the known columns converted to `dtypes`.
 
     Returns (df, bad, raw): `bad[col]` is a boolean array of the cells of a known numeric column
     that are not empty but do not parse as its dtype (set to NA in df); `raw` is the all-string
     table when some cell did not parse (for messages), else None. Fast path: pandas' C parser
-    reads the numeric columns directly; only a file with a bad cell is read again as strings."""
+    reads the numeric columns directly; only a file with a bad cell is read again as strings.
+    check_fields=False skips the count of fields per line (the caller has done it)."""
     path = Path(path)
     header = read_header(path)
     numeric = [c for c in header if dtypes.get(c) in (schema.INT, schema.FLOAT)]
     raw = None
     try:
-        df = _read_csv(path, header, {c: ("float64" if c in numeric else str) for c in header})
+        df = _read_csv(path, header, {c: ("float64" if c in numeric else str) for c in header},
+                       check_fields)
+    except ManifestError:
+        raise
     except ValueError:  # a numeric column holds text
-        raw = _read_csv(path, header, str)
+        raw = _read_csv(path, header, str, check_fields=False)
         df = raw.copy()
         for c in numeric:
             df[c] = pd.to_numeric(raw[c], errors="coerce").astype("float64")
@@ -103,7 +166,7 @@ def read_cells(path: PathLike, dtypes: dict):
         if dtypes.get(c) == schema.STR:
             df[c] = df[c].astype(schema.STR)
     if raw is None and any(b.any() for b in bad.values()):
-        raw = _read_csv(path, header, str)  # e.g. 96.5 in an integer column: quote the file's text
+        raw = _read_csv(path, header, str, check_fields=False)  # e.g. 96.5 in an integer column: quote the file's text
     return df, bad, raw
 
 
@@ -154,6 +217,12 @@ def ordered_columns(columns, canonical) -> list:
     return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set straight back
+    os.umask(mask)
+    return mask
+
+
 def write_csv(df: pd.DataFrame, path: PathLike) -> Path:
     """Write `df` to `path` atomically: a temporary file in the same directory, then os.replace,
     so a reader never sees half a file and a crash leaves the old file intact."""
@@ -165,6 +234,7 @@ def write_csv(df: pd.DataFrame, path: PathLike) -> Path:
             df.to_csv(f, index=False)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a manifest is shared like any file
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -173,6 +243,76 @@ def write_csv(df: pd.DataFrame, path: PathLike) -> Path:
             pass
         raise
     return path
+
+
+class UnsafePathError(ValueError):
+    """A path from a manifest that would leave its dataset directory."""
+
+
+_ABSOLUTE = re.compile(r"^(/|\\|[A-Za-z]:)")
+
+
+class PathGuard:
+    """Resolves manifest paths inside one dataset directory, refusing any that could leave it:
+    absolute paths, `..` components and symlinks pointing outside (a path is followed to its
+    real location). The real location of each directory is cached, so checking a million frame
+    paths costs one lstat per file, as checking that they exist does."""
+
+    def __init__(self, root: PathLike):
+        self.root = Path(root)
+        self._real_root = os.path.realpath(self.root)
+        self._real_dirs: dict = {}
+
+    def problem(self, relpath) -> Optional[str]:
+        """Why `relpath` is unsafe, or None when it resolves inside the dataset."""
+        rel = str(relpath)
+        if not rel:
+            return "empty path"
+        if _ABSOLUTE.match(rel):
+            return f"{rel!r} must be relative to the dataset directory"
+        parts = rel.replace("\\", "/").split("/")
+        if ".." in parts:
+            return f"{rel!r} contains '..': manifest paths must stay inside the dataset directory"
+        head, name = os.path.split(rel)
+        real_dir = self._real_dirs.get(head)
+        if real_dir is None:
+            real_dir = self._real_dirs[head] = os.path.realpath(os.path.join(self.root, head))
+        real = os.path.join(real_dir, name)
+        if os.path.islink(real):
+            real = os.path.realpath(real)
+        if real != self._real_root and not real.startswith(self._real_root.rstrip(os.sep) + os.sep):
+            return f"{rel!r} leads outside the dataset directory (through a symlink) to {real}"
+        return None
+
+    def resolve(self, relpath) -> Path:
+        """root / relpath, after checking it stays inside (UnsafePathError otherwise)."""
+        why = self.problem(relpath)
+        if why is not None:
+            raise UnsafePathError(why)
+        return self.root / str(relpath)
+
+
+def resolve_inside(root: PathLike, relpath) -> Path:
+    """root / relpath when the manifest path `relpath` stays inside the dataset directory `root`
+    (no absolute path, no `..`, no symlink leading out); UnsafePathError otherwise. For many
+    paths of one dataset use PathGuard(root) (it caches directories)."""
+    return PathGuard(root).resolve(relpath)
+
+
+def resolve_column(root: PathLike, df: pd.DataFrame, column: str, file: PathLike) -> list:
+    """root / path for every (non-empty) cell of a manifest path column, in row order (None for an
+    empty cell); the first unsafe path raises ManifestError naming file, line and column."""
+    guard = PathGuard(root)
+    out = []
+    for i, rel in zip(df.index, df[column].tolist()):
+        if rel is None or rel is pd.NA or (isinstance(rel, float) and rel != rel):
+            out.append(None)
+            continue
+        why = guard.problem(rel)
+        if why is not None:
+            raise ManifestError(file, why, line=csv_line(i), column=column)
+        out.append(guard.root / str(rel))
+    return out
 
 
 @dataclass
@@ -193,8 +333,9 @@ class Dataset:
         return cls(root=root, frames=read_frames(root / schema.FRAMES_CSV), clips=clips)
 
     def path(self, relative: str) -> Path:
-        """Absolute path of a path stored in the manifest (relative to the dataset)."""
-        return self.root / relative
+        """Path of a path stored in the manifest (relative to the dataset), refused
+        (UnsafePathError) when it would leave the dataset directory."""
+        return resolve_inside(self.root, relative)
 
     def save(self) -> None:
         """Write frames.csv (and clips.csv when present) atomically, canonical columns first."""

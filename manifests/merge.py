@@ -24,7 +24,7 @@ from typing import List, Sequence
 import pandas as pd
 
 from manifests import schema
-from manifests.io import ManifestError, csv_line, ordered_columns, read_raw_csv, write_csv
+from manifests.io import ManifestError, PathGuard, csv_line, ordered_columns, read_raw_csv, write_csv
 
 SHARD = "_shard"   # helper columns, never written
 LINE = "_line"
@@ -96,8 +96,25 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
+def _check_paths(df: pd.DataFrame, shards: List[Path]) -> None:
+    """Every path must stay inside its shard (manifests.io.PathGuard): a path such as
+    `x/../../elsewhere/f` would otherwise make merge read, and write, outside the directories."""
+    for col in schema.PATH_COLUMNS:
+        if col not in df.columns:
+            continue
+        for k, shard in enumerate(shards):
+            guard = PathGuard(shard)
+            sel = (df[SHARD] == k) & df[col].notna()
+            for rel, line in zip(df.loc[sel, col], df.loc[sel, LINE]):
+                why = guard.problem(rel)
+                if why is not None:
+                    raise ManifestError(shard / schema.FRAMES_CSV, why, int(line), col)
+
+
 def _rebase(df: pd.DataFrame, shards: List[Path], out_dir: Path, inside: List[bool]) -> pd.DataFrame:
-    """Make every path column relative to out_dir (see module doc); copies files of outside shards."""
+    """Make every path column relative to out_dir (see module doc); copies files of outside shards.
+    The paths were checked by _check_paths: each stays inside its shard, so out_dir / path stays
+    inside out_dir."""
     df = df.copy()
     for col in schema.PATH_COLUMNS:
         if col not in df.columns:
@@ -111,7 +128,13 @@ def _rebase(df: pd.DataFrame, shards: List[Path], out_dir: Path, inside: List[bo
                 if prefix != ".":
                     df.loc[sel, col] = prefix + "/" + df.loc[sel, col]
             else:
+                out_guard = PathGuard(out_dir)  # a symlink already in out_dir must not lead out either
                 for rel in df.loc[sel, col].unique():
+                    why = out_guard.problem(rel)
+                    if why is not None:
+                        line = int(df.loc[sel & (df[col] == rel), LINE].iloc[0])
+                        raise ManifestError(out_dir, f"cannot place {shard / schema.FRAMES_CSV}:{line} "
+                                                     f"there: {why}", column=col)
                     src = shard / rel
                     if not src.is_file():
                         line = int(df.loc[sel & (df[col] == rel), LINE].iloc[0])
@@ -143,6 +166,7 @@ def merge(shard_dirs: Sequence, out_dir) -> Path:
     merged_clips = None
     if present_clips:
         merged_clips = _union(present_clips, schema.CLIP_KEY_COLUMNS, shards, schema.CLIPS_CSV)
+    _check_paths(merged_frames, shards)
     # every check passed: now touch the output
     out_dir.mkdir(parents=True, exist_ok=True)
     merged_frames = _sorted(_rebase(merged_frames, shards, out_dir, inside), schema.FRAME_KEY_COLUMNS)

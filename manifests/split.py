@@ -24,8 +24,9 @@ def split_sizes(n: int, ratios: Sequence[float]) -> list:
     """How many of `n` groups go to each split: largest-remainder rounding of n * ratios,
     then at least one group for each split with a ratio > 0 while groups remain."""
     r = np.asarray(ratios, dtype=float)
-    if r.ndim != 1 or len(r) == 0 or (r < 0).any() or not r.sum() > 0:
-        raise ValueError(f"ratios must be non-negative with a positive sum, got {list(ratios)}")
+    if r.ndim != 1 or len(r) == 0 or not np.isfinite(r).all() or (r < 0).any() or not r.sum() > 0:
+        raise ValueError(f"ratios must be finite and non-negative with a positive sum, got "
+                         f"{[float(x) for x in np.ravel(r)]}")
     r = r / r.sum()
     exact = n * r
     sizes = np.floor(exact).astype(int)

@@ -15,7 +15,12 @@ import numpy as np
 import pandas as pd
 
 from manifests import schema
-from manifests.io import ManifestError, bad_cell_text, csv_line, read_cells
+from manifests.io import (ManifestError, PathGuard, bad_cell_text, csv_line, ragged_lines, ragged_message,
+                          read_cells, read_header)
+
+
+class _Reported(Exception):
+    """The file's problems are already in the report; stop checking it."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,16 @@ def _fmt(v) -> str:
 
 
 def _read(rep: _Report, file, dtypes: dict):
-    """(typed table, raw cells or None); unparseable cells reported (once) and set to NA."""
-    df, bad, raw = read_cells(file, dtypes)
+    """(typed table, raw cells or None); unparseable cells reported (once) and set to NA. Lines
+    with the wrong number of fields are all reported and end the file's checks (ManifestError):
+    their cells cannot be told apart."""
+    n_fields = len(read_header(file))
+    ragged = ragged_lines(file, n_fields)
+    for line, n in ragged:
+        rep.add(file, line, None, ragged_message(n, n_fields))
+    if ragged:
+        raise _Reported()
+    df, bad, raw = read_cells(file, dtypes, check_fields=False)
     for col, b in bad.items():
         kind = "an integer" if dtypes[col] == schema.INT else "a number"
         rep.rows(file, pd.Series(b, index=df.index), col,
@@ -198,19 +211,62 @@ def _clip_level(rep, file, df) -> None:
                     f"value must be the same on every frame of clip {sub['clip_id'].at[i]!r}")
 
 
-def _paths(rep, file, root: Path, df, col) -> None:
+def _decode_problem(path: str, expect_wh) -> Optional[str]:
+    """Why the image at `path` is unusable (the trainer decodes with OpenCV too), or None."""
+    import cv2
+
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0:
+        return "is an empty file (0 bytes)"
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        return f"cannot be decoded as an image ({data.size} bytes)"
+    h, w = img.shape[:2]
+    if expect_wh is not None and (w, h) != expect_wh:
+        return f"is {w}x{h} pixels but width, height say {expect_wh[0]}x{expect_wh[1]}"
+    return None
+
+
+def _decode_all(paths, expect, workers: Optional[int] = None) -> dict:
+    """{path: problem} for the images that do not decode (threads: OpenCV releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers) as pool:
+        found = pool.map(_decode_problem, paths, [expect.get(p) for p in paths], chunksize=64)
+        return {p: why for p, why in zip(paths, found) if why is not None}
+
+
+def _paths(rep, file, root: Path, df, col, decode: bool) -> None:
     if col not in df.columns:
         return
     paths = df[col]
     known = paths.notna()
-    absolute = known & paths.str.match(r"^(/|[A-Za-z]:[\\/])").fillna(False)
-    rep.rows(file, absolute, col, lambda i: f"{paths.at[i]!r} must be relative to the dataset directory")
-    rel = paths[known & ~absolute]
+    guard = PathGuard(root)
+    uniq = paths[known].unique()
+    unsafe = {p: guard.problem(p) for p in uniq}
+    bad_path = known & paths.map(unsafe).notna()
+    rep.rows(file, bad_path, col, lambda i: unsafe[paths.at[i]])
+    rel = paths[known & ~bad_path]
     uniq = rel.unique()
     exists = {p: os.path.isfile(root / p) for p in uniq}
-    missing = rel[~rel.map(exists).astype(bool)]
+    found = rel.map(exists).astype(bool)
+    missing = rel[~found]
     rep.rows(file, pd.Series(True, index=missing.index), col,
              lambda i: f"file not found: {paths.at[i]!r} (relative to {root})")
+    if not decode or col != "image":  # videos are checked by their reader, frame by frame
+        return
+    present = rel[found]
+    expect = {}
+    if "width" in df.columns and "height" in df.columns:
+        first = df.loc[present.index].drop_duplicates(col)
+        ok = first["width"].notna() & first["height"].notna()
+        expect = {os.fspath(root / p): (int(w), int(h))
+                  for p, w, h in zip(first.loc[ok, col], first.loc[ok, "width"], first.loc[ok, "height"])}
+    unusable = _decode_all([os.fspath(root / p) for p in present.unique()], expect)
+    if unusable:
+        why = present.map(lambda p: unusable.get(os.fspath(root / p)))
+        rep.rows(file, why.notna(), col, lambda i: f"{paths.at[i]!r} {why.at[i]}")
 
 
 def _feature_columns(rep, file, df, features) -> None:
@@ -230,10 +286,13 @@ def _feature_columns(rep, file, df, features) -> None:
             rep.rows(file, empty, col, lambda i, f=feature: f"empty value; feature {f!r} needs it")
 
 
-def validate_frames(rep: _Report, root: Path, features=(), check_files=True) -> Optional[pd.DataFrame]:
+def validate_frames(rep: _Report, root: Path, features=(), check_files=True,
+                    decode=True) -> Optional[pd.DataFrame]:
     file = root / schema.FRAMES_CSV
     try:
         df, raw = _read(rep, file, schema.FRAME_DTYPES)
+    except _Reported:
+        return None
     except ManifestError as e:
         rep.add(file, e.line, e.column, e.message)
         return None
@@ -257,8 +316,8 @@ def validate_frames(rep: _Report, root: Path, features=(), check_files=True) -> 
     _frame_numbers(rep, file, df)
     _clip_level(rep, file, df)
     if check_files:
-        _paths(rep, file, root, df, "image")
-        _paths(rep, file, root, df, "video")
+        _paths(rep, file, root, df, "image", decode)
+        _paths(rep, file, root, df, "video", decode)
     return df
 
 
@@ -266,6 +325,8 @@ def validate_clips(rep: _Report, root: Path, frames: Optional[pd.DataFrame]) -> 
     file = root / schema.CLIPS_CSV
     try:
         df, raw = _read(rep, file, schema.CLIP_DTYPES)
+    except _Reported:
+        return
     except ManifestError as e:
         rep.add(file, e.line, e.column, e.message)
         return
@@ -302,12 +363,16 @@ def validate_clips(rep: _Report, root: Path, frames: Optional[pd.DataFrame]) -> 
             + f" for clip {df['clip_id'].at[i]!r}"))
 
 
-def validate(root, features: Iterable[str] = (), check_files: bool = True) -> List[Problem]:
+def validate(root, features: Iterable[str] = (), check_files: bool = True,
+             decode: bool = True) -> List[Problem]:
     """Every problem of the dataset at `root` (empty list: valid).
 
     features: trainer features (schema.FEATURES keys) whose columns must be filled, e.g.
     ("eye_crops", "closure_regression"); by default only the always-needed columns must be.
-    check_files: also check that every image / video path exists (one stat per unique path)."""
+    check_files: also check that every image / video path stays inside `root` and exists (one
+    stat per unique path).
+    decode: also decode every image (once per unique path; its size must match width/height):
+    a 0-byte or truncated PNG exists but cannot train. Off for speed on trusted data."""
     root = Path(root)
     rep = _Report()
     for f in features:
@@ -315,7 +380,7 @@ def validate(root, features: Iterable[str] = (), check_files: bool = True) -> Li
     if not root.is_dir():
         rep.add(root, None, None, "dataset directory not found")
         return rep.problems
-    frames = validate_frames(rep, root, features, check_files)
+    frames = validate_frames(rep, root, features, check_files, decode)
     if (root / schema.CLIPS_CSV).exists():
         validate_clips(rep, root, frames)
     # in file order, as a user reads them; whole-file problems (no line) first

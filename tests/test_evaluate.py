@@ -87,7 +87,7 @@ def test_event_matching_iou_and_any_overlap():
 def untrained_checkpoint(tmp_path):
     import torch
 
-    from trainer.fit import checkpoint_state
+    from trainer.checkpoint import checkpoint_state
     from trainer.models import create_model
 
     torch.manual_seed(0)

@@ -8,9 +8,9 @@ import onnx
 import pytest
 import torch
 
-from trainer.evaluate import CheckpointError
+from trainer.checkpoint import CheckpointError
 from trainer.export import check_parity, export_onnx, main
-from trainer.fit import checkpoint_state
+from trainer.checkpoint import checkpoint_state
 from trainer.models import create_model
 
 

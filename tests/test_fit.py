@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from trainer.config import ConfigError, TrainConfig
-from trainer.evaluate import evaluate, load_checkpoint
+from trainer.checkpoint import load_checkpoint
+from trainer.evaluate import evaluate
 from trainer.fit import main as fit_main
 from trainer.fit import train
 
@@ -116,6 +117,10 @@ def test_missing_split_gets_a_subject_disjoint_split_written_and_recorded(learna
     assert info["source"] == "created" and info["windows"]["val"] > 0
     ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
     assert ckpt["split"]["val"]["split"] == "val"
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("frames.csv", "clips.csv"):  # shared like any file, not mkstemp's 0600
+        assert (data / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_separate_val_dir_is_used(learnable_dataset, tmp_path):
@@ -127,15 +132,147 @@ def test_separate_val_dir_is_used(learnable_dataset, tmp_path):
 
 
 def test_bad_config_and_missing_data_give_clear_errors(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        fit_main(["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--batch-size", "0"])
-    assert "batch_size" in capsys.readouterr().err
+    assert fit_main(["--data", str(tmp_path), "--out", str(tmp_path / "r"), "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err == "error: batch_size: must be a positive integer, got 0\n"
     with pytest.raises(ConfigError, match="amp"):
         TrainConfig(data="x", amp="fp8").validate()
     with pytest.raises(FileNotFoundError, match="frames.csv"):
         train(quick_config(tmp_path / "nowhere", tmp_path / "r"))
     with pytest.raises(FileNotFoundError, match="last.pt"):
         train(quick_config(tmp_path / "nowhere", tmp_path / "r2", resume=True))
+
+
+def test_flags_get_the_type_of_their_field():
+    from trainer.config import build_parser, config_from_args
+
+    args = build_parser().parse_args(["--data", "d", "--stride", "4", "--pos-weight", "2.5", "--cache-dir", "7",
+                                      "--eyes", "left", "--no-augment", "--threads", "1"])
+    cfg = config_from_args(args)
+    assert (cfg.stride, cfg.pos_weight, cfg.cache_dir, cfg.eyes, cfg.augment, cfg.threads) == (
+        4, 2.5, "7", ("left",), False, 1)
+    assert type(cfg.stride) is int and type(cfg.pos_weight) is float and type(cfg.lr) is float
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--window", "1.5"])  # an int field refuses a float
+
+
+def _one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    for f in fragments:
+        assert f in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv,fragments", [
+    (["--lr", "nan"], ["lr: must be a finite number, got nan"]),
+    (["--lr", "inf"], ["lr: must be a finite number"]),
+    (["--model", "no_such_model"], ["model: unknown model 'no_such_model'; available: blinkformer_"]),
+    (["--threshold", "2"], ["threshold: must be in [0, 1]"]),
+], ids=["lr_nan", "lr_inf", "unknown_model", "threshold"])
+def test_bad_flags_are_one_line_errors_before_any_data_is_read(tmp_path, capsys, argv, fragments):
+    # --data does not exist: the flag must be refused first, without reading anything
+    assert fit_main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"), *argv]) == 2
+    _one_line_error(capsys, *fragments)
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_data_is_a_one_line_error(tmp_path, capsys):
+    assert fit_main(["--out", str(tmp_path / "r")]) == 2
+    _one_line_error(capsys, "data: a dataset directory is required")
+    assert fit_main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
+    _one_line_error(capsys, f"{tmp_path / 'nowhere' / 'frames.csv'}: frames.csv not found")
+
+
+def _copy(dataset, dst):
+    shutil.copytree(dataset, dst, ignore=shutil.ignore_patterns(".cache"))
+    return dst
+
+
+def test_unreadable_frame_and_bad_manifest_are_one_line_errors(learnable_dataset, tmp_path, capsys):
+    data = _copy(learnable_dataset, tmp_path / "data")
+    frames = pd.read_csv(data / "frames.csv", dtype=str, keep_default_na=False)
+    (data / frames["image"][3]).write_bytes(b"")  # FrameReadError while cutting crops
+    args = ["--out", str(tmp_path / "r"), "--no-progress", "--threads", "1", "--epochs", "1"]
+    assert fit_main(["--data", str(data), *args]) == 2
+    _one_line_error(capsys, frames["image"][3])
+
+    data = _copy(learnable_dataset, tmp_path / "data2")
+    lines = (data / "frames.csv").read_text().splitlines(keepends=True)
+    lines[7] = ",".join(lines[7].split(",")[:25]) + "\n"  # a ragged row: 25 fields
+    (data / "frames.csv").write_text("".join(lines))
+    assert fit_main(["--data", str(data), *args]) == 2
+    _one_line_error(capsys, f"{data / 'frames.csv'}:8: 25 fields where the header has")
+
+
+def test_image_path_leaving_the_dataset_is_refused(learnable_dataset, tmp_path, capsys):
+    data = _copy(learnable_dataset, tmp_path / "data")
+    frames = pd.read_csv(data / "frames.csv", dtype=str, keep_default_na=False)
+    shutil.copy(data / frames["image"][5], tmp_path / "outside.png")
+    frames.loc[5, "image"] = "frames/../../outside.png"
+    frames.to_csv(data / "frames.csv", index=False)
+    assert fit_main(["--data", str(data), "--out", str(tmp_path / "r"), "--no-progress", "--epochs", "1"]) == 2
+    _one_line_error(capsys, f"{data / 'frames.csv'}:7: image: 'frames/../../outside.png' contains '..'")
+
+
+def _run_files(run):
+    return {name: (run / name).read_bytes() for name in ("best.pt", "last.pt", "metrics.csv", "steps.csv")}
+
+
+def test_existing_run_is_not_overwritten_without_resume_or_overwrite(learnable_dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(quick_config(learnable_dataset, run, epochs=1))
+    before = _run_files(run)
+    argv = ["--data", str(learnable_dataset), "--out", str(run), "--epochs", "1", "--batch-size", "8",
+            "--no-augment", "--threads", "1", "--no-progress"]
+    assert fit_main(argv) == 2
+    _one_line_error(capsys, f"out: {run} already holds a run (last.pt, best.pt, metrics.csv, steps.csv",
+                    "--resume", "--overwrite")
+    assert _run_files(run) == before  # nothing lost
+    assert fit_main([*argv, "--overwrite", "--lr", "3e-3"]) == 0
+    assert json.loads((run / "config.json").read_text())["lr"] == 3e-3
+    assert load_checkpoint(run / "last.pt")["config"]["lr"] == 3e-3
+
+
+def test_resume_refuses_changed_settings_naming_each(learnable_dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(quick_config(learnable_dataset, run, epochs=2, stop_after_epoch=1))
+    before = _run_files(run)
+    changed = ["--lr", "0.01", "--model", "blinkformer_small", "--window", "7", "--batch-size", "4"]
+    assert fit_main(["--data", str(learnable_dataset), "--out", str(run), "--resume", *changed]) == 2
+    _one_line_error(capsys, f"{run / 'last.pt'} was trained with other settings: ",
+                    "window 13 -> 7", "model 'blinkformer_tiny' -> 'blinkformer_small'",
+                    "batch_size 8 -> 4", "lr 0.001 -> 0.01")
+    assert _run_files(run) == before
+    # flags left out take the checkpoint's values (not the defaults), so a bare --resume continues
+    assert fit_main(["--out", str(run), "--resume", "--no-progress", "--threads", "1"]) == 0
+    assert len(pd.read_csv(run / "metrics.csv")) == 2
+
+
+def test_truncated_or_malicious_checkpoint_is_refused_naming_the_path(learnable_dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(quick_config(learnable_dataset, run, epochs=2, stop_after_epoch=1))
+    last = run / "last.pt"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])
+    assert fit_main(["--data", str(learnable_dataset), "--out", str(run), "--resume", "--no-progress"]) == 2
+    _one_line_error(capsys, f"{last}: not a readable checkpoint, truncated or not a torch file")
+
+    from trainer.evaluate import main as evaluate_main
+
+    report = ["--data", str(learnable_dataset), "--report", str(tmp_path / "r.json")]
+    assert evaluate_main(["--checkpoint", str(last), *report]) == 2
+    _one_line_error(capsys, f"{last}: not a readable checkpoint")
+
+    class Payload:  # unpickling this would run a shell command
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'PWNED'}",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": Payload(), "model_name": "blinkformer_tiny", "model_kwargs": {}}, evil)
+    assert evaluate_main(["--checkpoint", str(evil), *report]) == 2
+    _one_line_error(capsys, f"{evil}: refused: it holds pickled Python objects", "posix.system")
+    assert not (tmp_path / "PWNED").exists()
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_loss_is_bce_on_logits_plus_mse_on_sigmoid_closure():

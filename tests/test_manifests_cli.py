@@ -48,8 +48,9 @@ def test_validate_limit_and_features(tiny_dataset, capsys):
 def test_missing_directory_and_bad_usage(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "nope")]) == 1
     assert "dataset directory not found" in capsys.readouterr().out
-    assert main(["stats", str(tmp_path / "nope")]) == 1
-    assert "nope: dataset directory not found" in capsys.readouterr().err
+    assert main(["stats", str(tmp_path / "nope")]) == 2  # bad input: one line, status 2
+    err = capsys.readouterr().err
+    assert err == f"error: {tmp_path / 'nope'}: dataset directory not found\n"
     with pytest.raises(SystemExit) as e:
         main(["frobnicate"])
     assert e.value.code == 2
@@ -78,7 +79,28 @@ def test_split_merge_adapt_commands(tiny_dataset, tmp_path, capsys):
     assert "train: 2 clips, 1 subjects" in capsys.readouterr().out
     assert main(["merge", str(tmp_path / "merged"), str(tiny_dataset)]) == 0
     assert main(["validate", str(tmp_path / "merged")]) == 0
-    assert main(["split", str(tiny_dataset), "--ratios", "1", "-1", "0"]) == 1
-    assert "ratios must be non-negative" in capsys.readouterr().err
-    assert main(["adapt", "hust-lebw", str(tmp_path / "no_such"), str(tmp_path / "h")]) == 1
+    assert main(["split", str(tiny_dataset), "--ratios", "1", "-1", "0"]) == 2
+    assert "ratios must be finite and non-negative" in capsys.readouterr().err
+    assert main(["adapt", "hust-lebw", str(tmp_path / "no_such"), str(tmp_path / "h")]) == 2
     assert "no_such: source folder not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ratios", [("inf", "0", "0"), ("nan", "1", "1"), ("0", "0", "0"), ("1", "-1", "0")])
+def test_split_refuses_impossible_ratios_and_leaves_the_dataset_alone(tiny_dataset, ratios):
+    before = (tiny_dataset / "frames.csv").read_bytes()
+    r = run("split", tiny_dataset, "--ratios", *ratios)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: ratios must be finite and non-negative with a positive sum")
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+    assert (tiny_dataset / "frames.csv").read_bytes() == before
+
+
+def test_bad_input_is_one_line_with_status_2_for_every_command(tiny_dataset, tmp_path):
+    (tiny_dataset / "frames.csv").write_bytes(b"clip_id,frame\n\xff\xfe,0\n")
+    cases = [("stats", tiny_dataset), ("split", tiny_dataset),
+             ("merge", tmp_path / "out", tiny_dataset), ("merge", tmp_path / "out", tmp_path / "none")]
+    for args in cases:
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("error: "), (args, r.stderr)
+    assert not (tmp_path / "out").exists()

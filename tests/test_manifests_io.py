@@ -125,3 +125,36 @@ def test_spreadsheet_bom_and_spaces_are_accepted(tmp_path):
     f = read_frames(tmp_path)
     assert f.columns.tolist() == ["clip_id", "frame", "left_closure"]
     assert f["left_closure"].iloc[0] == 0.5
+
+
+def test_blank_lines_at_the_end_are_fine_but_not_between_rows(tmp_path):
+    from manifests.io import ManifestError, ragged_lines, read_raw_csv
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n3,4\n\n\n")
+    assert ragged_lines(path, 2) == [] and len(read_raw_csv(path)) == 2
+    path.write_text('a,b\n1,2\n\n"x,y",4\n5\n')
+    assert ragged_lines(path, 2) == [(3, 0), (5, 1)]  # the quoted comma is one field
+    with pytest.raises(ManifestError, match=r"t.csv:3: blank line \(2 such lines\)"):
+        read_raw_csv(path)
+
+
+def test_resolve_inside_refuses_every_way_out_of_the_dataset(tmp_path):
+    import os
+
+    from manifests.io import UnsafePathError, resolve_inside
+
+    root = tmp_path / "d"
+    (root / "frames" / "c").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    os.symlink(tmp_path / "outside", root / "frames" / "out")  # a directory link leading out
+    os.symlink(root / "frames" / "c", root / "frames" / "in")  # one staying inside: fine
+    os.symlink(tmp_path / "outside" / "f.png", root / "frames" / "c" / "f.png")  # a file link out
+    assert resolve_inside(root, "frames/c/0000.png") == root / "frames" / "c" / "0000.png"
+    assert resolve_inside(root, "frames/in/0000.png") == root / "frames" / "in" / "0000.png"
+    for bad, why in [("/etc/passwd", "must be relative"), ("C:/x.png", "must be relative"),
+                     ("frames/../../x.png", "contains '..'"), ("frames/c/../0.png", "contains '..'"),
+                     ("frames/out/x.png", "leads outside"), ("frames/c/f.png", "leads outside"),
+                     ("", "empty path")]:
+        with pytest.raises(UnsafePathError, match=why):
+            resolve_inside(root, bad)

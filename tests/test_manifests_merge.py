@@ -120,3 +120,53 @@ def test_merge_missing_shard_is_a_clear_error(tmp_path):
 
     with pytest.raises(ManifestError, match="nope: shard directory not found"):
         merge([tmp_path / "nope"], tmp_path / "out")
+
+
+def test_merge_refuses_a_path_that_leaves_the_shard_through_a_symlink(tmp_path):
+    """The reported attack: `x/../../../../../elsewhere/PWNED` with x a symlink deep inside the
+    shard reads a file outside the shard and (lexically, in OUT) writes one outside OUT."""
+    from manifests.io import ManifestError
+
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "PWNED").write_text("secret")
+    shard = tmp_path / "shard"
+    deep = shard / "d1" / "d2" / "d3" / "d4"
+    deep.mkdir(parents=True)
+    os.symlink(deep, shard / "x")
+    evil = "x/../../../../../elsewhere/PWNED"
+    assert (shard / evil).is_file()  # the OS follows x, so the file is really reachable
+    _write_shard(shard, [("a", 0, evil, 0.0)])
+    out = tmp_path / "p" / "q" / "r" / "s" / "out"
+    with pytest.raises(ManifestError, match=r"shard/frames.csv:2: image: .*contains '\.\.'"):
+        merge([shard], out)
+    assert not (tmp_path / "p" / "elsewhere").exists()  # where out/x/../../../../.. leads
+    assert not out.exists()
+
+
+def test_merge_refuses_a_symlink_leading_out_of_the_shard(tmp_path):
+    from manifests.io import ManifestError
+
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "f.png").write_bytes(b"x")
+    shard = tmp_path / "shard"
+    shard.mkdir()
+    os.symlink(tmp_path / "elsewhere", shard / "frames")
+    _write_shard(shard, [("a", 0, "frames/f.png", 0.0)])
+    with pytest.raises(ManifestError, match=r"frames.csv:2: image: 'frames/f.png' leads outside"):
+        merge([shard], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_written_manifests_get_the_umask_mode_not_0600(tiny_dataset, tmp_path, umask):
+    from manifests.split import split_dataset
+
+    old = os.umask(umask)
+    try:
+        merge([tiny_dataset], tmp_path / "merged")
+        split_dataset(tiny_dataset, (0.5, 0.5, 0))
+    finally:
+        os.umask(old)
+    for f in (tmp_path / "merged" / "frames.csv", tmp_path / "merged" / "clips.csv",
+              tiny_dataset / "frames.csv", tiny_dataset / "clips.csv"):
+        assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f

@@ -40,6 +40,48 @@ def write_text(table, text):
     return apply
 
 
+def ragged_row(table, row, keep):
+    """Line `row + 2` of `table` cut to its first `keep` fields."""
+    def apply(root):
+        lines = (root / table).read_text().splitlines(keepends=True)
+        lines[row + 1] = ",".join(lines[row + 1].rstrip("\n").split(",")[:keep]) + "\n"
+        (root / table).write_text("".join(lines))
+    return apply
+
+
+def replace_bytes(table, row, old, new):
+    """Replace `old` with `new` (bytes) on line `row + 2` of `table`."""
+    def apply(root):
+        lines = (root / table).read_bytes().splitlines(keepends=True)
+        assert old in lines[row + 1]
+        lines[row + 1] = lines[row + 1].replace(old, new, 1)
+        (root / table).write_bytes(b"".join(lines))
+    return apply
+
+
+def overwrite_image(row, data):
+    def apply(root):
+        (root / _frames(root).loc[row, "image"]).write_bytes(data)
+    return apply
+
+
+def image_path(row, value):
+    """Point frame `row` at value(root, its current image path)."""
+    def apply(root):
+        df = _frames(root)
+        df.loc[row, "image"] = value(root, df.loc[row, "image"])
+        df.to_csv(root / FR, index=False)
+    return apply
+
+
+def _escape_through_symlink(root, image):
+    outside = root.parent / "elsewhere"
+    outside.mkdir()
+    (outside / "f.png").write_bytes((root / image).read_bytes())  # a valid image, just outside
+    os.symlink(outside, root / "frames" / "link")
+    return "frames/link/f.png"
+
+
 def _open_row_with_event_id(df):
     df.loc[0, "left_blink_id"] = "0"  # frame 0 of every tiny clip is open
     return df
@@ -132,6 +174,26 @@ GALLERY = [
      [(FR, None, None, "file is empty")], True),
     ("frames_csv_header_only", write_text(FR, ",".join(schema.FRAME_REQUIRED_COLUMNS) + "\n"),
      [(FR, None, None, "no data rows")], False),
+    ("ragged_row_25_of_41_fields", ragged_row(FR, 3, 25),
+     [(FR, 5, None, "25 fields where the header has")], True),
+    ("row_with_an_extra_field", replace_bytes(FR, 6, b"\n", b",extra\n"),
+     [(FR, 8, None, "fields where the header has")], True),
+    ("blank_line_in_frames", replace_bytes(FR, 2, b"\n", b"\n\n"),
+     [(FR, 5, None, "blank line")], True),
+    ("ragged_clips_row", ragged_row(CL, 1, 3),
+     [(CL, 3, None, "3 fields where the header has")], True),
+    ("not_utf8_on_line_30", replace_bytes(FR, 28, b"subject_", b"subj\xe9ct_"),
+     [(FR, 30, None, "not UTF-8 text: byte 0xe9")], True),
+    ("empty_png", overwrite_image(4, b""),
+     [(FR, 6, "image", "is an empty file (0 bytes)")], True),
+    ("garbage_png", overwrite_image(5, b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4),
+     [(FR, 7, "image", "cannot be decoded as an image")], True),
+    ("absolute_image_path", image_path(2, lambda root, img: str(root / img)),
+     [(FR, 4, "image", "must be relative to the dataset directory")], True),
+    ("dotdot_image_path", image_path(2, lambda root, img: "frames/../" + img),
+     [(FR, 4, "image", "contains '..'")], True),
+    ("image_through_symlink_outside", image_path(3, _escape_through_symlink),
+     [(FR, 5, "image", "leads outside the dataset directory")], True),
     ("frames_csv_missing", lambda root: os.remove(root / FR),
      [(FR, None, None, "file not found")], True),
 ]
@@ -149,6 +211,24 @@ def test_broken_variant_is_rejected_naming_file_line_column(tiny_dataset, breaka
             "\n".join(map(str, problems))
     if exact:
         assert len(problems) == len(expected), "\n".join(map(str, problems))
+
+
+def test_no_decode_skips_decoding_but_still_checks_existence(tiny_dataset):
+    images = _frames(tiny_dataset)["image"]
+    (tiny_dataset / images[4]).write_bytes(b"")
+    os.remove(tiny_dataset / images[7])
+    assert [(p.line, p.message.split(" ")[0]) for p in validate(tiny_dataset, decode=False)] == [(9, "file")]
+    assert [p.line for p in validate(tiny_dataset)] == [6, 9]
+
+
+def test_an_image_of_another_size_than_width_height_is_named(tiny_dataset):
+    import cv2
+
+    img = tiny_dataset / _frames(tiny_dataset)["image"][10]
+    cv2.imwrite(str(img), np.zeros((40, 30, 3), np.uint8))
+    assert [str(p).split(str(tiny_dataset) + "/")[1] for p in validate(tiny_dataset)] == [
+        f"frames.csv:12: image: {img.relative_to(tiny_dataset).as_posix()!r} is 30x40 pixels "
+        "but width, height say 96x96"]
 
 
 def test_tiny_dataset_is_valid_with_every_feature(tiny_dataset):

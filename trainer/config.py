@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import types as types_module
+import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -65,6 +68,7 @@ class TrainConfig:
     select_on: str = "f1"  # best.pt chosen on validation "f1" (ties -> lower loss) or "loss"
     threshold: float = 0.5  # blink probability threshold for F1/precision/recall
     resume: bool = False  # continue from OUT/last.pt (exact: model, optimiser, schedule, RNG, data order)
+    overwrite: bool = False  # replace the run already in OUT (fit refuses to without this or --resume)
     stop_after_epoch: int | None = None  # stop this invocation after this epoch (time-sliced jobs);
     #                                      the schedule still follows `epochs`, --resume continues
     log_every: int = 10  # tqdm postfix / TensorBoard scalar interval in steps
@@ -73,7 +77,14 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         """Raise ConfigError naming the field for a value that cannot work."""
         if not self.data:
-            raise ConfigError("data", "a dataset directory is required")
+            raise ConfigError("data", "a dataset directory is required (--data DIR)")
+        for f in fields(self):  # NaN passes every `<` test below, inf makes no schedule
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f.name, f"must be a finite number, got {value!r}")
+        from trainer.models import is_model, list_models  # checked before any data is read
+        if not is_model(self.model):
+            raise ConfigError("model", f"unknown model {self.model!r}; available: {', '.join(list_models())}")
         positive_ints = ("window", "crop_size", "epochs", "batch_size", "log_every")
         for name in positive_ints:
             value = getattr(self, name)
@@ -111,6 +122,15 @@ class TrainConfig:
             raise ConfigError("stop_after_epoch", f"must be > 0, got {self.stop_after_epoch}")
         if self.pos_weight is not None and self.pos_weight <= 0:
             raise ConfigError("pos_weight", f"must be > 0, got {self.pos_weight}")
+        if self.weight_decay < 0:
+            raise ConfigError("weight_decay", f"must be >= 0, got {self.weight_decay}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(name, f"must be in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.threshold <= 1:
+            raise ConfigError("threshold", f"must be in [0, 1], got {self.threshold}")
+        if self.resume and self.overwrite:
+            raise ConfigError("overwrite", "--resume continues the run in OUT, --overwrite replaces it: pick one")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,29 +176,41 @@ def field_comments() -> dict[str, str]:
     return {k: v.replace("%", "%%") for k, v in comments.items()}
 
 
-def build_parser(description: str | None = None) -> argparse.ArgumentParser:
-    """One flag per TrainConfig field (`--batch-size`, `--no-augment`, ...)."""
+def field_types() -> dict[str, type]:
+    """The value type of each TrainConfig field: `int | None` -> int, `tuple[str, ...]` -> tuple."""
+    kinds = {}
+    for name, hint in typing.get_type_hints(TrainConfig).items():
+        if typing.get_origin(hint) in (typing.Union, types_module.UnionType):  # X | None -> X
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        kinds[name] = typing.get_origin(hint) or hint
+    return kinds
+
+
+def build_parser(description: str | None = None, defaults: bool = True) -> argparse.ArgumentParser:
+    """One flag per TrainConfig field (`--batch-size`, `--no-augment`, ...). defaults=False:
+    a flag that is not given is absent from the parsed namespace (which flags the user set)."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    defaults = TrainConfig()
+    values = TrainConfig()
     helps = field_comments()
+    kinds = field_types()
     for f in fields(TrainConfig):
-        default = getattr(defaults, f.name)
+        default = getattr(values, f.name) if defaults else argparse.SUPPRESS
+        if defaults and f.name == "eyes":
+            default = list(default)
         h = helps.get(f.name, "")
-        if isinstance(default, bool):
+        kind = kinds[f.name]
+        if kind is bool:
             parser.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=default, help=h)
-        elif f.name == "eyes":
-            parser.add_argument(_flag(f.name), dest=f.name, nargs="+", default=list(default),
+        elif kind is tuple:  # eyes
+            parser.add_argument(_flag(f.name), dest=f.name, nargs="+", default=default,
                                 choices=["left", "right"], help=h)
         else:
-            # annotations are strings here (postponed evaluation): "int", "float | None", ...
-            kind = int if "int" in f.type else float if "float" in f.type else str
             parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=default, help=h)
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     d = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
-    d["eyes"] = tuple(d["eyes"])
     return TrainConfig.from_dict(d).validate()

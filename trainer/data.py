@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from manifests import schema
-from manifests.io import ManifestError, csv_line, read_clips, read_frames
+from manifests.io import ManifestError, csv_line, read_clips, read_frames, resolve_column
 from trainer import cache as crop_cache
 from trainer.crops import CropConfig, FrameReadError, crop_boxes, crop_image_eyes, smooth_boxes
 from trainer.augment import WindowAugment
@@ -103,6 +103,29 @@ class EyeWindowDataset(Dataset):
         progress: bool = False,
     ):
         self.root = os.fspath(root)
+        self._set_options(window, stride, eyes, crop, crop_size, augment, seed)
+        self.frames_csv = os.path.join(self.root, schema.FRAMES_CSV)
+
+        df = self._read_manifest()
+        # Row order of frames.csv is the cache's row order; samples index rows sorted by (clip, frame).
+        order = np.lexsort((df["frame"].to_numpy(np.int64), df["clip_id"].astype(str).to_numpy()))
+        sdf = df.iloc[order].reset_index(drop=True)
+        clip_codes, clip_names = pd.factorize(sdf["clip_id"].astype(str), sort=False)
+
+        boxes, valid = self._crop_boxes(sdf, order, clip_codes)
+        self._boxes, self._valid = boxes.astype(np.float32), valid
+        self._image_paths, self._image_hw = self._images(df)
+        keep_clip = self._clips_in_split(split, sdf, clip_codes, clip_names)
+        win_rows, win_clip, win_start = self._windows(sdf, clip_codes, keep_clip)
+        self._make_samples(sdf, order, clip_codes, clip_names, valid, win_rows, win_clip, win_start)
+        if len(self.samples) == 0:
+            raise ManifestError(self.frames_csv, f"no samples (split={split!r}, eyes={self.eyes}, "
+                                f"{len(df)} rows): nothing to train on")
+        self._open_cache(cache, cache_dir, valid, cache_workers, progress)
+
+    # -- construction steps, in order --------------------------------------------------------
+    def _set_options(self, window, stride, eyes, crop, crop_size, augment, seed) -> None:
+        """Check and store the window, stride, eyes, crop geometry and augmentation."""
         if int(window) != window or window < 1:
             raise ValueError(f"window: must be an integer >= 1, got {window!r}")
         self.window = int(window)
@@ -118,8 +141,9 @@ class EyeWindowDataset(Dataset):
         self.crop = CropConfig(**{**base.to_dict(), "size": int(crop_size)})
         self.augment = WindowAugment() if augment is True else (augment or None)
         self.seed, self.epoch = int(seed), 0
-        self.frames_csv = os.path.join(self.root, schema.FRAMES_CSV)
 
+    def _read_manifest(self) -> pd.DataFrame:
+        """frames.csv, checked for what cropping needs (columns, filled keys, no duplicates)."""
         df = read_frames_csv(self.root)
         lm_cols = [c for e in schema.EYES for c in (f"{e}_outer_x", f"{e}_outer_y", f"{e}_inner_x", f"{e}_inner_y")]
         _need(df, ["clip_id", "frame", "image"] + lm_cols, self.frames_csv, "eye crops")
@@ -131,14 +155,12 @@ class EyeWindowDataset(Dataset):
             r = int(np.flatnonzero(dup.to_numpy())[0])
             raise ManifestError(self.frames_csv, f"duplicate (clip_id, frame) = ({df['clip_id'].iloc[r]}, "
                                 f"{df['frame'].iloc[r]})", line=csv_line(r))
+        return df
 
-        # Row order of frames.csv is the cache's row order; samples index rows sorted by (clip, frame).
-        order = np.lexsort((df["frame"].to_numpy(np.int64), df["clip_id"].astype(str).to_numpy()))
-        sdf = df.iloc[order].reset_index(drop=True)
-        clip_codes, clip_names = pd.factorize(sdf["clip_id"].astype(str), sort=False)
-
-        # crop boxes of every row and eye (the cache and uncached reads use the same boxes)
-        n = len(df)
+    def _crop_boxes(self, sdf, order, clip_codes) -> tuple[np.ndarray, np.ndarray]:
+        """Crop boxes [rows, eyes, 4] in frames.csv row order (float64) and which are valid; the
+        cache and uncached reads use the same boxes."""
+        n = len(sdf)
         boxes = np.full((n, len(schema.EYES), 4), np.nan)  # float64 while building; kept as float32
         valid = np.zeros((n, len(schema.EYES)), bool)
         for e, eye in enumerate(schema.EYES):
@@ -154,33 +176,43 @@ class EyeWindowDataset(Dataset):
                         b[rows] = smooth_boxes(b[rows], self.crop.stabilize)
             boxes[order, e] = b
             valid[order, e] = np.isfinite(b).all(axis=1)
-        self._boxes, self._valid = boxes.astype(np.float32), valid
+        return boxes, valid
+
+    def _images(self, df) -> tuple[np.ndarray, np.ndarray | None]:
+        """Image paths (checked to stay inside the dataset) and expected (height, width) per row."""
         # numpy arrays, not lists of Python objects: DataLoader workers fork, and touching Python
         # objects would copy them into every worker (a million clips = millions of strings)
-        self._image_paths = np.array([os.fsencode(os.path.join(self.root, p)) for p in df["image"].astype(str)])
-        self._image_hw = None
+        paths = resolve_column(self.root, df, "image", self.frames_csv)
+        if None in paths:
+            raise ManifestError(self.frames_csv, "empty value; eye crops need an image",
+                                line=csv_line(paths.index(None)), column="image")
+        image_paths = np.array([os.fsencode(p) for p in paths])
+        image_hw = None
         if "width" in df.columns and "height" in df.columns and not df[["width", "height"]].isna().any().any():
-            self._image_hw = df[["height", "width"]].to_numpy(np.int32)
+            image_hw = df[["height", "width"]].to_numpy(np.int32)
+        return image_paths, image_hw
 
-        # split filter (frames.csv, else clips.csv)
-        keep_clip = np.ones(len(clip_names), bool)
-        if split is not None:
-            wanted = {split} if isinstance(split, str) else set(split)
-            if "split" in sdf.columns:
-                clip_split = sdf.groupby(clip_codes, sort=False)["split"].first().to_numpy()
-            else:
-                clips_csv = os.path.join(self.root, schema.CLIPS_CSV)
-                cdf = read_clips(clips_csv) if os.path.isfile(clips_csv) else None
-                if cdf is None or "split" not in cdf.columns:
-                    raise ManifestError(self.frames_csv, f"split={split!r} asked for but neither frames.csv nor "
-                                        "clips.csv has a 'split' column (run `python -m manifests split` first)")
-                clip_split = cdf.set_index("clip_id")["split"].reindex(clip_names).to_numpy()
-            keep_clip = np.isin(clip_split.astype(str), list(wanted))
+    def _clips_in_split(self, split, sdf, clip_codes, clip_names) -> np.ndarray:
+        """Which clips (by code) belong to `split` (frames.csv's split column, else clips.csv's)."""
+        if split is None:
+            return np.ones(len(clip_names), bool)
+        wanted = {split} if isinstance(split, str) else set(split)
+        if "split" in sdf.columns:
+            clip_split = sdf.groupby(clip_codes, sort=False)["split"].first().to_numpy()
+        else:
+            clips_csv = os.path.join(self.root, schema.CLIPS_CSV)
+            cdf = read_clips(clips_csv) if os.path.isfile(clips_csv) else None
+            if cdf is None or "split" not in cdf.columns:
+                raise ManifestError(self.frames_csv, f"split={split!r} asked for but neither frames.csv nor "
+                                    "clips.csv has a 'split' column (run `python -m manifests split` first)")
+            clip_split = cdf.set_index("clip_id")["split"].reindex(clip_names).to_numpy()
+        return np.isin(clip_split.astype(str), list(wanted))
 
-        # windows: (row positions in sdf [T], start)
+    def _windows(self, sdf, clip_codes, keep_clip) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Windows of the kept clips: row positions in sdf [W, T], clip code [W], start frame [W]."""
         starts_all, rows_all, clip_all = [], [], []
         t = np.arange(self.window)
-        clip_rows = pd.Series(np.arange(n)).groupby(clip_codes, sort=False).indices
+        clip_rows = pd.Series(np.arange(len(sdf))).groupby(clip_codes, sort=False).indices
         frame_no = sdf["frame"].to_numpy(np.int64)
         for code, rows in clip_rows.items():
             if not keep_clip[code]:
@@ -194,25 +226,30 @@ class EyeWindowDataset(Dataset):
                 starts_all.append(int(frame_no[rows[s]]))
                 clip_all.append(code)
         win_rows = np.array(rows_all, np.int64).reshape(-1, self.window)
-        win_clip = np.array(clip_all, np.int64)
+        return win_rows, np.array(clip_all, np.int64), np.asarray(starts_all, np.int64)
 
-        # labels per eye, then one sample per (window, eye) with landmarks
+    def _window_labels(self, sdf, eye, clip_codes, win_rows, win_clip) -> tuple[np.ndarray, np.ndarray]:
+        """(closure per row, blink label per window) of one eye (module doc: the peak rule)."""
+        n = len(sdf)
+        closure = sdf[f"{eye}_closure"].to_numpy(np.float64, na_value=np.nan) if f"{eye}_closure" in sdf else np.full(n, np.nan)
+        bid_col = f"{eye}_blink_id"
+        bid = sdf[bid_col].to_numpy(np.float64, na_value=np.nan) if bid_col in sdf else np.full(n, np.nan)
+        peaks = _peak_flags(clip_codes, bid, closure)
+        clip_has_ids = pd.Series(np.isfinite(bid)).groupby(clip_codes, sort=False).any().to_numpy()
+        clip_blink = sdf["blink"].to_numpy(np.float64, na_value=np.nan) if "blink" in sdf else np.full(n, np.nan)
+        label = np.where(clip_has_ids[win_clip], peaks[win_rows].any(axis=1).astype(float),
+                         np.nanmax(np.where(np.isnan(clip_blink[win_rows]), -np.inf, clip_blink[win_rows]), axis=1)
+                         if len(win_rows) else np.zeros(0))
+        return closure, np.where(np.isinf(label), np.nan, label)
+
+    def _make_samples(self, sdf, order, clip_codes, clip_names, valid, win_rows, win_clip, win_start) -> None:
+        """One sample per (window, eye) whose eye has a crop box; the per-sample arrays."""
         samples, closures, cache_rows = [], [], []
-        starts_all = np.asarray(starts_all, np.int64)
         for eye in self.eyes:
             e = EYE_INDEX[eye]
-            closure = sdf[f"{eye}_closure"].to_numpy(np.float64, na_value=np.nan) if f"{eye}_closure" in sdf else np.full(n, np.nan)
-            bid_col = f"{eye}_blink_id"
-            bid = sdf[bid_col].to_numpy(np.float64, na_value=np.nan) if bid_col in sdf else np.full(n, np.nan)
-            peaks = _peak_flags(clip_codes, bid, closure)
-            clip_has_ids = pd.Series(np.isfinite(bid)).groupby(clip_codes, sort=False).any().to_numpy()
-            clip_blink = sdf["blink"].to_numpy(np.float64, na_value=np.nan) if "blink" in sdf else np.full(n, np.nan)
-            label = np.where(clip_has_ids[win_clip], peaks[win_rows].any(axis=1).astype(float),
-                             np.nanmax(np.where(np.isnan(clip_blink[win_rows]), -np.inf, clip_blink[win_rows]), axis=1)
-                             if len(win_rows) else np.zeros(0))
-            label = np.where(np.isinf(label), np.nan, label)
+            closure, label = self._window_labels(sdf, eye, clip_codes, win_rows, win_clip)
             ok = valid[order[win_rows[:, 0]], e] if len(win_rows) else np.zeros(0, bool)
-            samples.append(pd.DataFrame({"clip": win_clip[ok], "start": starts_all[ok], "eye": e,
+            samples.append(pd.DataFrame({"clip": win_clip[ok], "start": win_start[ok], "eye": e,
                                          "blink": label[ok].astype(np.float64)}))
             closures.append(closure[win_rows[ok]])
             cache_rows.append(order[win_rows[ok]])
@@ -220,6 +257,7 @@ class EyeWindowDataset(Dataset):
         self.samples["clip_id"] = pd.Categorical.from_codes(self.samples["clip"].to_numpy(np.int64),
                                                             categories=pd.Index(np.asarray(clip_names, dtype=str)))
         self._closure = (np.concatenate(closures) if closures else np.zeros((0, self.window))).astype(np.float32)
+        n = len(sdf)
         rows_dtype = np.int32 if n < 2**31 else np.int64  # [samples, T]: the largest per-sample array
         self._rows = (np.concatenate(cache_rows) if cache_rows else np.zeros((0, self.window))).astype(rows_dtype)
         # plain arrays for __getitem__ (pandas row access costs more than a cached crop read)
@@ -228,24 +266,23 @@ class EyeWindowDataset(Dataset):
         self._start = self.samples["start"].to_numpy(np.int64)
         self._clip_code = self.samples["clip"].to_numpy(np.int64)
         self._clip_names = np.asarray(clip_names, dtype=str)
-        if len(self.samples) == 0:
-            raise ManifestError(self.frames_csv, f"no samples (split={split!r}, eyes={self.eyes}, "
-                                f"{n} rows): nothing to train on")
 
-        # crop cache
+    def _open_cache(self, cache, cache_dir, valid, cache_workers, progress) -> None:
+        """Find (or build, once) the crop cache of this manifest and crop geometry."""
         self.cache_path = None
         self._cache_arr, self._cache_pid = None, None
-        if cache:
-            cdir = os.fspath(cache_dir) if cache_dir is not None else os.path.join(self.root, ".cache")
-            key = crop_cache.cache_key(crop_cache.file_digest(self.frames_csv), self.crop, schema.EYES)
-            self.cache_path = os.path.join(cdir, f"crops-{key}")
-            if not crop_cache.is_complete(self.cache_path):
-                try:
-                    crop_cache.build_cache(self.cache_path, self._image_paths, self._image_hw, self._boxes, valid, self.crop,
-                                           meta={"frames_csv": os.path.abspath(self.frames_csv)},
-                                           workers=cache_workers, progress=progress)
-                except PermissionError as e:
-                    raise PermissionError(f"{cdir}: cannot write the crop cache ({e}); pass cache_dir=") from e
+        if not cache:
+            return
+        cdir = os.fspath(cache_dir) if cache_dir is not None else os.path.join(self.root, ".cache")
+        key = crop_cache.cache_key(crop_cache.file_digest(self.frames_csv), self.crop, schema.EYES)
+        self.cache_path = os.path.join(cdir, f"crops-{key}")
+        if not crop_cache.is_complete(self.cache_path):
+            try:
+                crop_cache.build_cache(self.cache_path, self._image_paths, self._image_hw, self._boxes, valid, self.crop,
+                                       meta={"frames_csv": os.path.abspath(self.frames_csv)},
+                                       workers=cache_workers, progress=progress)
+            except PermissionError as e:
+                raise PermissionError(f"{cdir}: cannot write the crop cache ({e}); pass cache_dir=") from e
 
     # -- helpers the trainer uses -------------------------------------------------------------
     def __len__(self) -> int:

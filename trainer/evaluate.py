@@ -13,138 +13,29 @@ Writes FILE.json with
 - the same per eye (left / right);
 and beside it FILE_pr_curve.png and FILE_closure_scatter.png.
 
-Also home of `load_trained_model` (reads what trainer.fit writes) and `collect_predictions`
-(model outputs over an EyeWindowDataset), which fit uses for validation.
+Checkpoints are read by trainer.checkpoint, model outputs collected by trainer.inference (which
+fit's validation uses too); this module is the command and its event-level report and plots.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import defaultdict
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
+from manifests.io import ManifestError, read_frames
+from manifests.cli_errors import one_line_errors
 from trainer import metrics
+from trainer.checkpoint import CheckpointError, checkpoint_crop_config, load_trained_model
+from trainer.inference import EYE_NAMES, collect_predictions, window_metrics
 from trainer.outputs import save_figure, write_json
 
 EVENT_HIGH, EVENT_LOW = 0.5, 0.25  # hysteresis thresholds on closure: half closed starts a blink
-
-
-# --------------------------------------------------------------------------- checkpoints
-class CheckpointError(ValueError):
-    pass
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated file, not a torch file, ...
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
-    missing = [k for k in ("model", "model_name", "model_kwargs") if not isinstance(ckpt, dict) or k not in ckpt]
-    if missing:
-        raise CheckpointError(f"{path}: not a trainer.fit checkpoint (missing {', '.join(missing)})")
-    return ckpt
-
-
-def load_trained_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """(model in eval mode on `device`, checkpoint dict) from a trainer.fit checkpoint."""
-    from trainer.models import create_model
-
-    ckpt = load_checkpoint(path)
-    model = create_model(ckpt["model_name"], **ckpt["model_kwargs"])
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit model {ckpt['model_name']!r}: {e}") from e
-    return model.to(device).eval(), ckpt
-
-
-def checkpoint_crop_config(ckpt: dict[str, Any]):
-    """The CropConfig the model was trained with (crop size from the model when not recorded)."""
-    from trainer.crops import CropConfig
-
-    crop = dict(ckpt.get("crop") or {})
-    crop.setdefault("size", int(ckpt["model_kwargs"].get("crop_size", 48)))
-    known = set(CropConfig.__dataclass_fields__)
-    return CropConfig(**{k: v for k, v in crop.items() if k in known})
-
-
-# --------------------------------------------------------------------------- predictions
-@torch.no_grad()
-def collect_predictions(model: torch.nn.Module, dataset, device: str | torch.device = "cpu",
-                        batch_size: int = 64, amp: torch.dtype | None = None,
-                        num_workers: int = 0) -> dict[str, Any]:
-    """Run `model` over every window of an EyeWindowDataset, in order.
-
-    Returns numpy arrays blink_prob [N], blink [N], closure_pred [N,T], closure [N,T], eye [N],
-    start [N], the list clip_id, and the mean losses loss_cls / loss_closure (as fit computes
-    them, without pos_weight)."""
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    out: dict[str, list] = defaultdict(list)
-    bce_sum, se_sum, n_windows, n_frames, n_labelled = 0.0, 0.0, 0, 0, 0
-    for batch in loader:
-        frames = batch["frames"].to(device)
-        ctx = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
-        with ctx:
-            o = model(frames)
-        blink_logit = o["blink_logit"].float().cpu()
-        closure_pred = torch.sigmoid(o["closure_logit"].float()).cpu()
-        blink, closure = batch["blink"].float(), batch["closure"].float()
-        labelled = ~torch.isnan(blink)
-        bce_sum += float(F.binary_cross_entropy_with_logits(blink_logit[labelled], blink[labelled],
-                                                            reduction="sum"))
-        n_labelled += int(labelled.sum())
-        known = ~torch.isnan(closure)
-        se_sum += float(((closure_pred - closure)[known] ** 2).sum())
-        n_windows += len(blink)
-        n_frames += int(known.sum())
-        out["blink_prob"].append(torch.sigmoid(blink_logit).numpy())
-        out["blink"].append(blink.numpy())
-        out["closure_pred"].append(closure_pred.numpy())
-        out["closure"].append(closure.numpy())
-        out["eye"].append(batch["eye"].numpy())
-        out["start"].append(torch.as_tensor(batch["start"]).numpy())
-        out["clip_id"].extend(list(batch["clip_id"]))
-    model.train(was_training)
-    if n_windows == 0:
-        raise ValueError("no windows to evaluate (empty dataset or split)")
-    preds = {k: (np.concatenate(v) if k != "clip_id" else v) for k, v in out.items()}
-    preds["loss_cls"] = bce_sum / n_labelled if n_labelled else float("nan")
-    preds["loss_closure"] = se_sum / n_frames if n_frames else float("nan")
-    return preds
-
-
-EYE_NAMES = ("left", "right")  # the dataset's eye index: 0 left, 1 right (docs/architecture.md)
-
-
-def window_metrics(preds: dict[str, Any], threshold: float = 0.5) -> dict[str, Any]:
-    """Clip-level metrics and closure MAE, overall and per eye."""
-    labelled = ~np.isnan(preds["blink"])  # windows whose blink label is unknown count for closure only
-
-    def one(mask):
-        return dict(clip=metrics.clip_metrics(preds["blink"][mask & labelled], preds["blink_prob"][mask & labelled],
-                                          threshold),
-                    closure_mae=metrics.closure_mae(preds["closure_pred"][mask], preds["closure"][mask]))
-
-    everything = np.ones(len(preds["blink"]), dtype=bool)
-    result = one(everything)
-    result["per_eye"] = {name: one(preds["eye"] == i) for i, name in enumerate(EYE_NAMES)
-                         if (preds["eye"] == i).any()}
-    return result
 
 
 def stitch_sequences(preds: dict[str, Any], n_frames: dict[str, int]) -> dict[tuple[str, int], dict[str, np.ndarray]]:
@@ -182,10 +73,10 @@ def event_report(preds: dict[str, Any], frames: pd.DataFrame) -> dict[str, Any]:
         uncovered += int(np.isnan(pred).sum())
         ids_col = f"{eye}_blink_id"
         if ids_col in g and g[ids_col].notna().any():
-            true_events = metrics.events_from_ids(pd.to_numeric(g[ids_col], errors="coerce").to_numpy())
+            true_events = metrics.events_from_ids(g[ids_col].to_numpy(np.float64, na_value=np.nan))
         else:
             true_events = metrics.events_from_closure(
-                pd.to_numeric(g[f"{eye}_closure"], errors="coerce").to_numpy(), EVENT_HIGH, EVENT_LOW)
+                g[f"{eye}_closure"].to_numpy(np.float64, na_value=np.nan), EVENT_HIGH, EVENT_LOW)
         pred_events = metrics.events_from_closure(pred, EVENT_HIGH, EVENT_LOW)
         pairs["all"].append((pred_events, true_events))
         pairs[eye].append((pred_events, true_events))
@@ -262,14 +153,15 @@ def evaluate(checkpoint: str, data: str, split: str | None, report: str, batch_s
     frames_path = Path(data) / "frames.csv"
     if not frames_path.is_file():
         raise FileNotFoundError(f"{frames_path}: frames.csv not found (is {data} a dataset directory?)")
-    frames = pd.read_csv(frames_path, low_memory=False)
+    frames = read_frames(frames_path)  # schema dtypes; a bad cell is named by file:line
     if split is not None:
         if "split" not in frames or frames["split"].isna().all():
             raise ValueError(f"{frames_path}: --split {split} given but the manifest has no split column")
-        if not (frames["split"] == split).any():
+        in_split = frames["split"].eq(split).fillna(False).to_numpy(bool)
+        if not in_split.any():
             raise ValueError(f"{frames_path}: no rows with split == {split!r} "
                              f"(present: {sorted(frames['split'].dropna().unique())})")
-        frames = frames[frames["split"] == split]
+        frames = frames[in_split]
     ds = EyeWindowDataset(data, window=int(ckpt["model_kwargs"].get("window", 13)), stride=stride,
                           crop_size=int(ckpt["model_kwargs"].get("crop_size", 48)),
                           eyes=tuple(cfg.get("eyes", ("left", "right"))), split=split, augment=None,
@@ -296,6 +188,7 @@ def evaluate(checkpoint: str, data: str, split: str | None, report: str, batch_s
     return result
 
 
+@one_line_errors(ManifestError, CheckpointError, OSError, ValueError)  # OSError: FrameReadError too
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="RUN/best.pt (or last.pt)")
@@ -308,12 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--num-workers", type=int, default=0)
     a = p.parse_args(argv)
-    try:
-        r = evaluate(a.checkpoint, a.data, a.split, a.report, a.batch_size, a.stride, a.threshold,
-                     a.device, a.num_workers)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    r = evaluate(a.checkpoint, a.data, a.split, a.report, a.batch_size, a.stride, a.threshold,
+                 a.device, a.num_workers)
     c, ev = r["clip"], r["events"]
     print(f"{r['windows']} windows, {r['clips']} clips: F1 {c['f1']:.3f} P {c['precision']:.3f} "
           f"R {c['recall']:.3f} AUROC {c['auroc']:.3f} closure MAE {r['closure_mae']:.3f} "

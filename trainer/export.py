@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer.evaluate import load_trained_model
+from manifests.cli_errors import one_line_errors
+from trainer.checkpoint import load_trained_model
 from trainer.outputs import atomic_path
 
 OUTPUTS = ("blink_logit", "closure_logit")
@@ -86,6 +87,7 @@ def check_parity(checkpoint: str, onnx_path: str, batch_sizes=(1, 3), seed: int 
     return {"max_abs_diff": max(diffs.values()), "per_output": diffs, "batch_sizes": list(batch_sizes)}
 
 
+@one_line_errors(OSError, ValueError)  # a missing/corrupt checkpoint (CheckpointError), bad --out
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
@@ -94,11 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input-dtype", choices=["uint8", "float32"], default="uint8")
     p.add_argument("--tolerance", type=float, default=1e-3, help="fail when the max abs difference exceeds it")
     a = p.parse_args(argv)
-    try:
-        path = export_onnx(a.checkpoint, a.out, a.opset, a.input_dtype)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    path = export_onnx(a.checkpoint, a.out, a.opset, a.input_dtype)
     parity = check_parity(a.checkpoint, str(path))
     info = {"checkpoint": a.checkpoint, "onnx": str(path), "opset": a.opset, "input_dtype": a.input_dtype,
             **parity}

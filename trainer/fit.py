@@ -17,11 +17,12 @@ RUN/ holds: config.json, split.json, metrics.csv (one row per epoch), steps.csv 
 optimiser step), last.pt (every epoch), best.pt (best validation F1, ties -> lower validation
 loss; or lowest validation loss), TensorBoard events (when tensorboard is installed).
 
-A checkpoint is a dict loadable with `torch.load(weights_only=True)`: model (state dict),
-model_name, model_kwargs, default_cfg, crop (crop parameters of the data), config, epoch
-(completed epochs), global_step, optimizer, scheduler, best, rng (python/numpy/torch/cuda
-states of every rank), val_metrics. Resuming restores all of it; the data order of epoch e is a
-function of (seed, e) only, so `--resume` after epoch k repeats the uninterrupted run's steps.
+Checkpoints: trainer/checkpoint.py (format, save, load). Resuming restores all of it; the data
+order of epoch e is a function of (seed, e) only, so `--resume` after epoch k repeats the
+uninterrupted run's steps. An existing run in RUN is never overwritten silently: without
+--resume (continue it) or --overwrite (replace it) fit refuses, and --resume refuses settings
+that differ from the checkpoint's (it names each: `lr 0.001 -> 0.01`); only how long and how
+the run executes may change (RESUMABLE_CHANGES).
 """
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +45,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
+from manifests.cli_errors import one_line_errors
+from manifests.io import ManifestError, UnsafePathError, read_frames
+from trainer.checkpoint import (CheckpointError, checkpoint_state, get_rng_state, load_checkpoint, plain,
+                                save_checkpoint, set_rng_state)
 from trainer.config import ConfigError, TrainConfig, build_parser, config_from_args
-from trainer.evaluate import collect_predictions, window_metrics
-from trainer.outputs import torch_save as atomic_torch_save, write_csv as atomic_write_csv, write_text as atomic_write_text
-
-CHECKPOINT_VERSION = 1
+from trainer.inference import collect_predictions, window_metrics
+from trainer.outputs import write_csv as atomic_write_csv, write_text as atomic_write_text
 
 
 # ------------------------------------------------------------------------------ runtime
@@ -78,25 +83,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def get_rng_state() -> dict[str, Any]:
-    """RNG states as tensors/tuples so that checkpoints load with weights_only=True."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
-             "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     """bf16 autocast on CUDA (no loss scaling needed); off on CPU unless asked (slow there)."""
     if cfg.amp == "bf16" or (cfg.amp == "auto" and device.type == "cuda"):
@@ -124,10 +110,10 @@ def _split_values(root: str) -> pd.Series | None:
     path = Path(root) / "frames.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: frames.csv not found (is {root} a dataset directory?)")
-    header = pd.read_csv(path, nrows=0).columns
-    if "split" not in header:
+    frames = read_frames(path)  # schema dtypes; a bad cell is named by file:line
+    if "split" not in frames.columns:
         return None
-    values = pd.read_csv(path, usecols=["split"], dtype=str, keep_default_na=False)["split"]
+    values = frames["split"].fillna("").astype(str)
     return None if (values == "").all() else values
 
 
@@ -236,12 +222,303 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- fit
+RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "steps.csv", "summary.json", "split.json")
+# how one invocation executes: never taken from a checkpoint
+PER_INVOCATION = {"stop_after_epoch", "resume", "overwrite", "progress", "num_workers", "device",
+                  "log_every", "threads", "compile", "cache", "cache_dir", "out"}
+# what --resume may change: how long and how the run executes, never what it computes
+RESUMABLE_CHANGES = PER_INVOCATION | {"epochs"}
+
+
+@dataclass
+class Run:
+    """The live objects of one training run, built step by step by `train`."""
+
+    cfg: TrainConfig
+    rank: int
+    world: int
+    device: torch.device
+    out: Path
+    split_info: dict[str, Any] = field(default_factory=dict)
+    train_ds: Any = None
+    val_ds: Any = None
+    model: torch.nn.Module | None = None
+    step_model: torch.nn.Module | None = None  # compiled / DDP-wrapped view of `model`
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    sampler: DistributedSampler | None = None
+    per_rank_batch: int = 0
+    drop_last: bool = False
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None
+    pos_weight: torch.Tensor | None = None
+    amp: torch.dtype | None = None
+    epoch: int = 0  # completed epochs
+    global_step: int = 0
+    best: dict[str, Any] = field(default_factory=lambda: {"key": None, "epoch": None, "metrics": None})
+    rng_states: list[Any] = field(default_factory=list)
+    metrics_rows: list[dict[str, Any]] = field(default_factory=list)
+    step_rows: list[dict[str, Any]] = field(default_factory=list)
+    writer: Any = None
+
+
 def _truncate_log(path: Path, column: str, last: int) -> pd.DataFrame | None:
     """Rows of a log CSV up to `last` (rows written after the resumed checkpoint are dropped)."""
     if not path.is_file():
         return None
     df = pd.read_csv(path)
     return df[df[column] <= last]
+
+
+def resume_differences(saved: TrainConfig, asked: TrainConfig) -> list[str]:
+    """`name saved -> asked` for every setting that defines what the run computes and differs."""
+    ignore = set(RESUMABLE_CHANGES)
+    if saved.balance and asked.balance:
+        ignore.add("pos_weight")  # computed from the data by --balance, stored after the start
+    a, b = saved.to_dict(), asked.to_dict()
+    return [f"{name} {a[name]!r} -> {b[name]!r}" for name in a if name not in ignore and a[name] != b[name]]
+
+
+def prepare_run_dir(cfg: TrainConfig, rank: int) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """(config to run, checkpoint to resume or None). Refuses (ConfigError naming OUT) to train
+    over an existing run without --resume or --overwrite, and to resume with settings that
+    differ from the checkpoint's."""
+    out = Path(cfg.out)
+    if not cfg.resume:
+        existing = [name for name in RUN_FILES if (out / name).exists()]
+        if existing and not cfg.overwrite:
+            raise ConfigError("out", f"{out} already holds a run ({', '.join(existing)}); pass --resume to "
+                                     "continue it, --overwrite to replace it, or another --out")
+        if existing and rank == 0:
+            for name in existing:  # --overwrite: no file of the old run may pass for the new one's
+                (out / name).unlink()
+            shutil.rmtree(out / "tb", ignore_errors=True)
+        return cfg, None
+    ckpt_last = out / "last.pt"
+    if not ckpt_last.is_file():
+        raise FileNotFoundError(f"{ckpt_last}: no checkpoint to resume from (--resume)")
+    resume_state = load_checkpoint(ckpt_last, resume=True)
+    saved = TrainConfig.from_dict(resume_state["config"])
+    changed = resume_differences(saved, cfg)
+    if changed:
+        raise ConfigError("resume", f"{ckpt_last} was trained with other settings: {'; '.join(changed)}. "
+                                    "--resume continues a run unchanged: drop those flags, or train "
+                                    "a new run in another --out")
+    # the run's identity comes from the checkpoint; only how long / how it runs may change
+    cfg = TrainConfig.from_dict({**saved.to_dict(), **{k: getattr(cfg, k) for k in RESUMABLE_CHANGES}})
+    return cfg, resume_state
+
+
+def load_data(run: Run) -> None:
+    """Resolve the splits (writing one when the dataset has none) and build both datasets."""
+    cfg = run.cfg
+    seed_everything(cfg.seed)
+    run.split_info = resolve_splits(cfg, run.rank, run.world)
+    info = run.split_info
+    run.train_ds = build_dataset(info["train"]["root"], info["train"]["split"], cfg, train=True)
+    run.val_ds = build_dataset(info["val"]["root"], info["val"]["split"], cfg, train=False)
+    info["windows"] = dict(train=len(run.train_ds), val=len(run.val_ds))
+    if run.rank == 0:
+        atomic_write_text(run.out / "split.json", json.dumps(info, indent=2) + "\n")
+
+
+def build_model(run: Run) -> None:
+    from trainer.models import create_model
+
+    cfg = run.cfg
+    run.model_kwargs = dict(crop_size=cfg.crop_size, window=cfg.window)
+    seed_everything(cfg.seed)  # same initial weights on every rank and every run
+    run.model = create_model(cfg.model, **run.model_kwargs).to(run.device)
+    run.step_model = run.model
+    if cfg.compile:
+        run.step_model = torch.compile(run.step_model)
+    if run.world > 1:
+        run.step_model = torch.nn.parallel.DistributedDataParallel(
+            run.step_model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+
+
+def build_optimizer(run: Run) -> None:
+    """Sampler and batch geometry, AdamW, the warm-up + cosine schedule, the loss's pos_weight."""
+    cfg = run.cfg
+    run.per_rank_batch = cfg.batch_size // run.world
+    run.sampler = DistributedSampler(run.train_ds, num_replicas=run.world, rank=run.rank, shuffle=True,
+                                     seed=cfg.seed)
+    n = len(run.sampler)
+    # a last batch of one window breaks BatchNorm (the CNN variants) and is noise anyway: drop it
+    run.drop_last = n % run.per_rank_batch == 1 and n > 1
+    steps_per_epoch = n // run.per_rank_batch if run.drop_last else math.ceil(n / run.per_rank_batch)
+    total_steps = cfg.epochs * steps_per_epoch
+    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    run.optimizer = torch.optim.AdamW(run.model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                                      weight_decay=cfg.weight_decay)
+    run.scheduler = torch.optim.lr_scheduler.LambdaLR(
+        run.optimizer, lr_lambda(total_steps, warmup_steps, cfg.min_lr_ratio))
+    if cfg.balance:
+        balance = run.train_ds.class_balance()
+        if not math.isfinite(balance["pos_weight"]):
+            raise ConfigError("balance", f"no blink windows in the training split ({balance})")
+        cfg.pos_weight = float(balance["pos_weight"])
+        if run.rank == 0:
+            print(f"[fit] class balance {balance}: pos_weight {cfg.pos_weight:.3f}", file=sys.stderr)
+    run.pos_weight = torch.tensor(cfg.pos_weight, device=run.device) if cfg.pos_weight else None
+    run.amp = amp_dtype(cfg, run.device)
+
+
+def restore(run: Run, resume_state: dict[str, Any]) -> None:
+    """Model, optimiser, schedule, counters, best and this rank's RNG from a checkpoint."""
+    run.model.load_state_dict(resume_state["model"])
+    run.optimizer.load_state_dict(resume_state["optimizer"])
+    run.scheduler.load_state_dict(resume_state["scheduler"])
+    run.epoch, run.global_step = int(resume_state["epoch"]), int(resume_state["global_step"])
+    run.best = resume_state["best"]
+    run.rng_states = resume_state["rng"]
+    if len(run.rng_states) != run.world:
+        print(f"[fit] resuming a {len(run.rng_states)}-process run with {run.world} processes: "
+              f"RNG streams differ from the original", file=sys.stderr)
+    set_rng_state(run.rng_states[run.rank % len(run.rng_states)])
+
+
+def open_logs(run: Run, resuming: bool) -> None:
+    """metrics/steps rows (of a resumed run, up to its checkpoint) and TensorBoard, rank 0 only."""
+    if run.rank != 0:
+        return
+    old = _truncate_log(run.out / "metrics.csv", "epoch", run.epoch) if resuming else None
+    run.metrics_rows = old.to_dict("records") if old is not None else []
+    old = _truncate_log(run.out / "steps.csv", "step", run.global_step) if resuming else None
+    run.step_rows = old.to_dict("records") if old is not None else []
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+        run.writer = SummaryWriter(str(run.out / "tb"), purge_step=run.global_step if resuming else None)
+    except Exception:  # tensorboard is optional
+        run.writer = None
+
+
+def train_epoch(run: Run, epoch: int) -> list[float]:
+    """One pass over this rank's shard of the training set; returns the step losses."""
+    from tqdm.auto import tqdm
+
+    cfg, device = run.cfg, run.device
+    run.sampler.set_epoch(epoch)  # data order = f(seed, epoch): resumable without saving positions
+    run.train_ds.set_epoch(epoch)  # augmentation stream = f(seed, epoch, index): likewise
+    loader = DataLoader(run.train_ds, batch_size=run.per_rank_batch, sampler=run.sampler,
+                        drop_last=run.drop_last, num_workers=cfg.num_workers,
+                        pin_memory=device.type == "cuda", persistent_workers=False,
+                        generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch * 1009 + run.rank))
+    run.step_model.train()
+    losses = []
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+               disable=not (cfg.progress and run.rank == 0))
+    for batch in bar:
+        batch = _to_device(batch, device)
+        with autocast(device, run.amp):
+            out_t = run.step_model(batch["frames"])
+        loss, parts = compute_loss(out_t, batch, cfg, run.pos_weight)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            run.model.parameters(), cfg.grad_clip if cfg.grad_clip else float("inf"))
+        run.optimizer.step()
+        run.scheduler.step()
+        run.global_step += 1
+        loss_value = loss.detach()
+        if run.world > 1:  # the loss every rank's step actually optimised: the mean over ranks
+            loss_value = loss_value.clone()
+            dist.all_reduce(loss_value)
+            loss_value /= run.world
+        loss_value = float(loss_value)
+        losses.append(loss_value)
+        if run.rank == 0:
+            lr_now = run.optimizer.param_groups[0]["lr"]
+            run.step_rows.append(dict(epoch=epoch + 1, step=run.global_step, loss=loss_value,
+                                      lr=lr_now, grad_norm=float(grad_norm), **parts))
+            if run.global_step % cfg.log_every == 0:
+                bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr_now:.2e}")
+                if run.writer:
+                    run.writer.add_scalar("train/loss", loss_value, run.global_step)
+                    run.writer.add_scalar("train/lr", lr_now, run.global_step)
+    return losses
+
+
+def validate(run: Run) -> dict[str, Any]:
+    """Metrics over the whole validation set, on rank 0 ({} elsewhere: other ranks wait)."""
+    if run.rank != 0:
+        return {}
+    cfg = run.cfg
+    preds = collect_predictions(run.model, run.val_ds, device=run.device, batch_size=run.per_rank_batch * 2,
+                                amp=run.amp, num_workers=cfg.num_workers)
+    val_metrics = window_metrics(preds, threshold=cfg.threshold)
+    val_metrics["loss"] = float(np.nansum([cfg.w_cls * preds["loss_cls"], cfg.w_closure * preds["loss_closure"]]))
+    return val_metrics
+
+
+def gather_rng_states(world: int) -> list[Any]:
+    """Every rank's RNG state (saved so that --resume continues each rank's streams)."""
+    states = [get_rng_state()]
+    if world > 1:
+        gathered: list[Any] = [None] * world
+        dist.all_gather_object(gathered, states[0])
+        states = gathered
+    return states
+
+
+def is_new_best(run: Run, val_metrics: dict[str, Any]) -> bool:
+    """Select on validation F1 (ties -> lower loss) or loss; updates run.best."""
+    if run.cfg.select_on == "f1":
+        f1 = val_metrics["clip"]["f1"]  # NaN when val has no blink labels: loss decides
+        key = [f1 if math.isfinite(f1) else -1.0, -val_metrics["loss"]]
+    else:
+        key = [-val_metrics["loss"]]
+    is_best = run.best["key"] is None or key > run.best["key"]
+    if is_best:
+        run.best = {"key": key, "epoch": run.epoch, "metrics": _flat(val_metrics)}
+    return is_best
+
+
+def end_epoch(run: Run, losses: list[float], val_metrics: dict[str, Any], started: float) -> dict[str, Any]:
+    """Rank 0: choose best, append the logs, write last.pt (and best.pt); returns the summary."""
+    cfg, out, epoch = run.cfg, run.out, run.epoch
+    is_best = is_new_best(run, val_metrics)
+    row = dict(epoch=epoch, step=run.global_step, train_loss=float(np.mean(losses)),
+               val_loss=val_metrics["loss"], val_f1=val_metrics["clip"]["f1"],
+               val_precision=val_metrics["clip"]["precision"],
+               val_recall=val_metrics["clip"]["recall"], val_auroc=val_metrics["clip"]["auroc"],
+               val_closure_mae=val_metrics["closure_mae"],
+               lr=run.optimizer.param_groups[0]["lr"], epoch_s=round(time.time() - started, 3),
+               best=int(is_best))
+    run.metrics_rows.append(row)
+    atomic_write_csv(pd.DataFrame(run.metrics_rows), out / "metrics.csv")
+    atomic_write_csv(pd.DataFrame(run.step_rows), out / "steps.csv")
+    if run.writer:
+        for k, v in row.items():
+            if k.startswith("val_") or k == "train_loss":
+                run.writer.add_scalar(k.replace("_", "/", 1), v, run.global_step)
+        run.writer.flush()
+    state = checkpoint_state(run.model, cfg.model, run.model_kwargs, crop_params(run.train_ds),
+                             config=cfg.to_dict(), split=plain(run.split_info), epoch=epoch,
+                             global_step=run.global_step, optimizer=run.optimizer.state_dict(),
+                             scheduler=run.scheduler.state_dict(), best=run.best, rng=run.rng_states,
+                             val_metrics=_flat(val_metrics))
+    save_checkpoint(state, out / "last.pt")
+    if is_best:
+        save_checkpoint(state, out / "best.pt")
+    if cfg.progress:
+        print(f"[fit] epoch {epoch}/{cfg.epochs} train_loss {row['train_loss']:.4f} "
+              f"val_loss {row['val_loss']:.4f} val_f1 {row['val_f1']:.3f} "
+              f"val_auroc {row['val_auroc']:.3f} val_closure_mae {row['val_closure_mae']:.3f}"
+              f"{' *' if is_best else ''}", file=sys.stderr)
+    return dict(epoch=epoch, step=run.global_step, val=_flat(val_metrics), best_epoch=run.best["epoch"])
+
+
+def finish(run: Run, summary: dict[str, Any], last_epoch: int) -> dict[str, Any]:
+    if run.rank == 0:
+        summary.update(best=run.best, run=str(run.out), world_size=run.world, device=str(run.device),
+                       finished=last_epoch == run.cfg.epochs)
+        atomic_write_text(run.out / "summary.json", json.dumps(plain(summary), indent=2) + "\n")
+        if run.writer:
+            run.writer.close()
+    if run.world > 1:
+        barrier(run.world)
+        dist.destroy_process_group()
+    return summary
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -253,207 +530,32 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.batch_size % world:
         raise ConfigError("batch_size", f"global batch {cfg.batch_size} is not divisible by "
                                         f"{world} processes")
-    out = Path(cfg.out)
-    ckpt_last = out / "last.pt"
-    resume_state = None
-    if cfg.resume:
-        if not ckpt_last.is_file():
-            raise FileNotFoundError(f"{ckpt_last}: no checkpoint to resume from (--resume)")
-        resume_state = torch.load(ckpt_last, map_location="cpu", weights_only=True)
-        saved = TrainConfig.from_dict(resume_state["config"])
-        # the run's identity comes from the checkpoint; only how long / how it runs may change
-        keep = {"epochs", "stop_after_epoch", "resume", "progress", "num_workers", "device", "log_every",
-                "threads"}
-        cfg = TrainConfig.from_dict({**saved.to_dict(), **{k: getattr(cfg, k) for k in keep}})
+    cfg, resume_state = prepare_run_dir(cfg, rank)
+    run = Run(cfg=cfg, rank=rank, world=world, device=device, out=Path(cfg.out))
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "config.json", cfg.to_json() + "\n")
+        run.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run.out / "config.json", cfg.to_json() + "\n")
     barrier(world)
 
-    seed_everything(cfg.seed)
-    split_info = resolve_splits(cfg, rank, world)
-    train_ds = build_dataset(split_info["train"]["root"], split_info["train"]["split"], cfg, train=True)
-    val_ds = build_dataset(split_info["val"]["root"], split_info["val"]["split"], cfg, train=False)
-    split_info["windows"] = dict(train=len(train_ds), val=len(val_ds))
-    if rank == 0:
-        atomic_write_text(out / "split.json", json.dumps(split_info, indent=2) + "\n")
-
-    from trainer.models import create_model
-    model_kwargs = dict(crop_size=cfg.crop_size, window=cfg.window)
-    seed_everything(cfg.seed)  # same initial weights on every rank and every run
-    model = create_model(cfg.model, **model_kwargs).to(device)
-    step_model: torch.nn.Module = model
-    if cfg.compile:
-        step_model = torch.compile(step_model)
-    if world > 1:
-        step_model = torch.nn.parallel.DistributedDataParallel(
-            step_model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    per_rank_batch = cfg.batch_size // world
-    sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
-    # a last batch of one window breaks BatchNorm (the CNN variants) and is noise anyway: drop it
-    drop_last = len(sampler) % per_rank_batch == 1 and len(sampler) > 1
-    steps_per_epoch = len(sampler) // per_rank_batch if drop_last else math.ceil(len(sampler) / per_rank_batch)
-    total_steps = cfg.epochs * steps_per_epoch
-    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-                                  weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(total_steps, warmup_steps, cfg.min_lr_ratio))
-    if cfg.balance:
-        balance = train_ds.class_balance()
-        if not math.isfinite(balance["pos_weight"]):
-            raise ConfigError("balance", f"no blink windows in the training split ({balance})")
-        cfg.pos_weight = float(balance["pos_weight"])
-        if rank == 0:
-            print(f"[fit] class balance {balance}: pos_weight {cfg.pos_weight:.3f}", file=sys.stderr)
-    pos_weight = torch.tensor(cfg.pos_weight, device=device) if cfg.pos_weight else None
-    dtype = amp_dtype(cfg, device)
-
-    start_epoch, global_step = 0, 0
-    best: dict[str, Any] = {"key": None, "epoch": None, "metrics": None}
+    load_data(run)
+    build_model(run)
+    build_optimizer(run)
     if resume_state is not None:
-        model.load_state_dict(resume_state["model"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        scheduler.load_state_dict(resume_state["scheduler"])
-        start_epoch, global_step = int(resume_state["epoch"]), int(resume_state["global_step"])
-        best = resume_state["best"]
-        rng_states = resume_state["rng"]
-        if len(rng_states) != world:
-            print(f"[fit] resuming a {len(rng_states)}-process run with {world} processes: "
-                  f"RNG streams differ from the original", file=sys.stderr)
-        set_rng_state(rng_states[rank % len(rng_states)])
+        restore(run, resume_state)
+    open_logs(run, resuming=resume_state is not None)
 
-    writer = None
-    metrics_rows: list[dict[str, Any]] = []
-    step_rows: list[dict[str, Any]] = []
-    if rank == 0:
-        old = _truncate_log(out / "metrics.csv", "epoch", start_epoch) if resume_state else None
-        metrics_rows = old.to_dict("records") if old is not None else []
-        old = _truncate_log(out / "steps.csv", "step", global_step) if resume_state else None
-        step_rows = old.to_dict("records") if old is not None else []
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            writer = SummaryWriter(str(out / "tb"), purge_step=global_step if resume_state else None)
-        except Exception:  # tensorboard is optional
-            writer = None
-
-    from tqdm.auto import tqdm
     summary: dict[str, Any] = {}
     last_epoch = cfg.epochs if cfg.stop_after_epoch is None else min(cfg.epochs, cfg.stop_after_epoch)
-    for epoch in range(start_epoch, last_epoch):
-        t0 = time.time()
-        sampler.set_epoch(epoch)  # data order = f(seed, epoch): resumable without saving positions
-        train_ds.set_epoch(epoch)  # augmentation stream = f(seed, epoch, index): likewise
-        loader = DataLoader(train_ds, batch_size=per_rank_batch, sampler=sampler, drop_last=drop_last,
-                            num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
-                            persistent_workers=False,
-                            generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch * 1009 + rank))
-        step_model.train()
-        losses = []
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not (cfg.progress and rank == 0))
-        for batch in bar:
-            batch = _to_device(batch, device)
-            with autocast(device, dtype):
-                out_t = step_model(batch["frames"])
-            loss, parts = compute_loss(out_t, batch, cfg, pos_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                model.parameters(), cfg.grad_clip if cfg.grad_clip else float("inf"))
-            optimizer.step()
-            scheduler.step()
-            global_step += 1
-            loss_value = loss.detach()
-            if world > 1:  # the loss every rank's step actually optimised: the mean over ranks
-                loss_value = loss_value.clone()
-                dist.all_reduce(loss_value)
-                loss_value /= world
-            loss_value = float(loss_value)
-            losses.append(loss_value)
-            if rank == 0:
-                lr_now = optimizer.param_groups[0]["lr"]
-                step_rows.append(dict(epoch=epoch + 1, step=global_step, loss=loss_value,
-                                      lr=lr_now, grad_norm=float(grad_norm), **parts))
-                if global_step % cfg.log_every == 0:
-                    bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr_now:.2e}")
-                    if writer:
-                        writer.add_scalar("train/loss", loss_value, global_step)
-                        writer.add_scalar("train/lr", lr_now, global_step)
-
-        # validation on rank 0 over the whole validation set (other ranks wait at the barrier)
-        val_metrics: dict[str, Any] = {}
+    for epoch in range(run.epoch, last_epoch):
+        started = time.time()
+        losses = train_epoch(run, epoch)
+        val_metrics = validate(run)
+        run.rng_states = gather_rng_states(world)
+        run.epoch = epoch + 1
         if rank == 0:
-            preds = collect_predictions(model, val_ds, device=device, batch_size=per_rank_batch * 2,
-                                        amp=dtype, num_workers=cfg.num_workers)
-            val_metrics = window_metrics(preds, threshold=cfg.threshold)
-            val_metrics["loss"] = float(np.nansum([cfg.w_cls * preds["loss_cls"],
-                                                   cfg.w_closure * preds["loss_closure"]]))
-        rng_states = [get_rng_state()]
-        if world > 1:
-            gathered: list[Any] = [None] * world
-            dist.all_gather_object(gathered, rng_states[0])
-            rng_states = gathered
-        if rank == 0:
-            if cfg.select_on == "f1":
-                f1 = val_metrics["clip"]["f1"]  # NaN when val has no blink labels: loss decides
-                key = [f1 if math.isfinite(f1) else -1.0, -val_metrics["loss"]]
-            else:
-                key = [-val_metrics["loss"]]
-            is_best = best["key"] is None or key > best["key"]
-            if is_best:
-                best = {"key": key, "epoch": epoch + 1, "metrics": _flat(val_metrics)}
-            row = dict(epoch=epoch + 1, step=global_step, train_loss=float(np.mean(losses)),
-                       val_loss=val_metrics["loss"], val_f1=val_metrics["clip"]["f1"],
-                       val_precision=val_metrics["clip"]["precision"],
-                       val_recall=val_metrics["clip"]["recall"], val_auroc=val_metrics["clip"]["auroc"],
-                       val_closure_mae=val_metrics["closure_mae"],
-                       lr=optimizer.param_groups[0]["lr"], epoch_s=round(time.time() - t0, 3),
-                       best=int(is_best))
-            metrics_rows.append(row)
-            atomic_write_csv(pd.DataFrame(metrics_rows), out / "metrics.csv")
-            atomic_write_csv(pd.DataFrame(step_rows), out / "steps.csv")
-            if writer:
-                for k, v in row.items():
-                    if k.startswith("val_") or k == "train_loss":
-                        writer.add_scalar(k.replace("_", "/", 1), v, global_step)
-                writer.flush()
-            state = checkpoint_state(model, cfg.model, model_kwargs, crop_params(train_ds),
-                                     config=cfg.to_dict(), split=_plain(split_info), epoch=epoch + 1,
-                                     global_step=global_step, optimizer=optimizer.state_dict(),
-                                     scheduler=scheduler.state_dict(), best=best, rng=rng_states,
-                                     val_metrics=_flat(val_metrics))
-            atomic_torch_save(state, ckpt_last)
-            if is_best:
-                atomic_torch_save(state, out / "best.pt")
-            summary = dict(epoch=epoch + 1, step=global_step, val=_flat(val_metrics), best_epoch=best["epoch"])
-            if cfg.progress:
-                print(f"[fit] epoch {epoch + 1}/{cfg.epochs} train_loss {row['train_loss']:.4f} "
-                      f"val_loss {row['val_loss']:.4f} val_f1 {row['val_f1']:.3f} "
-                      f"val_auroc {row['val_auroc']:.3f} val_closure_mae {row['val_closure_mae']:.3f}"
-                      f"{' *' if is_best else ''}", file=sys.stderr)
+            summary = end_epoch(run, losses, val_metrics, started)
         barrier(world)
-
-    if rank == 0:
-        summary.update(best=best, run=str(out), world_size=world, device=str(device),
-                       finished=last_epoch == cfg.epochs)
-        atomic_write_text(out / "summary.json", json.dumps(_plain(summary), indent=2) + "\n")
-        if writer:
-            writer.close()
-    if world > 1:
-        barrier(world)
-        dist.destroy_process_group()
-    return summary
-
-
-def checkpoint_state(model: torch.nn.Module, model_name: str, model_kwargs: dict[str, Any],
-                     crop: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    """The checkpoint dict (module docstring); `extra` adds the training state. A model-only
-    checkpoint (no optimiser) is enough for evaluate, predict and export."""
-    return dict(version=CHECKPOINT_VERSION, model=model.state_dict(), model_name=model_name,
-                model_kwargs=dict(model_kwargs), default_cfg=_plain(getattr(model, "default_cfg", {})),
-                crop=crop, **extra)
+    return finish(run, summary, last_epoch)
 
 
 def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -467,24 +569,18 @@ def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
     return flat
 
 
-def _plain(obj: Any) -> Any:
-    """JSON/weights_only-safe copy: tuples -> lists, numpy scalars -> Python numbers."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
+@one_line_errors(ConfigError, CheckpointError, ManifestError, UnsafePathError, OSError)
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser(__doc__.split("\n\n")[0])
     args = parser.parse_args(argv)
-    try:
+    if args.resume and (Path(args.out) / "last.pt").is_file():
+        # flags not given take the checkpoint's values, not the defaults (PER_INVOCATION excepted)
+        explicit = vars(build_parser(defaults=False).parse_args(argv))
+        saved = TrainConfig.from_dict(load_checkpoint(Path(args.out) / "last.pt", resume=True)["config"])
+        this_call = {k: getattr(args, k) for k in PER_INVOCATION}
+        cfg = TrainConfig.from_dict({**saved.to_dict(), **this_call, **explicit}).validate()
+    else:
         cfg = config_from_args(args)
-    except ConfigError as e:
-        parser.error(str(e))
     summary = train(cfg)
     if summary.get("best") and int(os.environ.get("RANK", "0")) == 0:
         m = summary["best"]["metrics"]

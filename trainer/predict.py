@@ -34,7 +34,8 @@ import torch
 from trainer import metrics
 from trainer.crops import crop_boxes, crop_eye, read_image
 from trainer.outputs import write_csv, write_json
-from trainer.evaluate import EVENT_HIGH, EVENT_LOW, checkpoint_crop_config, load_trained_model
+from trainer.checkpoint import checkpoint_crop_config, load_trained_model
+from trainer.evaluate import EVENT_HIGH, EVENT_LOW
 from trainer.video import (CORNER_COLUMNS, EYES, FaceEyeDetector, VideoReadError, VideoWriter,
                            iter_video_frames, probe_video, track_landmarks)
 

@@ -13,6 +13,7 @@ inside, so an exported model needs no preprocessing. Output:
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import timm
@@ -123,7 +124,8 @@ class BlinkFormer(nn.Module):
 
 
 def _build(name: str, defaults: dict, overrides: dict) -> BlinkFormer:
-    unknown = set(overrides) - set(BlinkFormer.__init__.__code__.co_varnames)
+    accepted = set(inspect.signature(BlinkFormer.__init__).parameters) - {"self"}
+    unknown = set(overrides) - accepted
     if unknown:
         raise TypeError(f"{name}: unknown argument(s) {sorted(unknown)}")
     return BlinkFormer(**{**defaults, **overrides, "name": name})
