@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from manifests.schema import EYES as EYE_NAMES  # the dataset's eye index: 0 left, 1 right (docs/architecture.md)
 from trainer import metrics
 from trainer.outputs import save_figure, write_json
 
@@ -126,9 +127,6 @@ def collect_predictions(model: torch.nn.Module, dataset, device: str | torch.dev
     preds["loss_cls"] = bce_sum / n_labelled if n_labelled else float("nan")
     preds["loss_closure"] = se_sum / n_frames if n_frames else float("nan")
     return preds
-
-
-EYE_NAMES = ("left", "right")  # the dataset's eye index: 0 left, 1 right (docs/architecture.md)
 
 
 def window_metrics(preds: dict[str, Any], threshold: float = 0.5) -> dict[str, Any]:
