@@ -16,8 +16,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-EYES = ("left", "right")
-LANDMARKS = ("outer", "inner", "upper", "lower", "pupil")  # manifest order (manifests.schema.LANDMARKS)
+from manifests.schema import EYES, LANDMARKS
 # An eye counts as visible when its lid opening faces the camera within this angle: past ~60 deg
 # of head yaw the far eye's opening is hidden behind the nose bridge and its landmarks mean little.
 VISIBLE_MAX_ANGLE_DEG = 60.0
