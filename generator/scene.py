@@ -491,7 +491,7 @@ class FaceScene:
         r.border_min_y = float(np.clip(1 - y1 / h, 0, 1))  # Blender's border y is bottom-up
         r.border_max_y = float(np.clip(1 - y0 / h, 0, 1))
 
-    def render_to(self, path: str) -> tuple:
+    def render_frame_png(self, path: str) -> tuple:
         """Render the current frame and write PNG ``path`` (temp name + rename). Returns
         (render_seconds, write_seconds)."""
         t0 = time.perf_counter()
@@ -541,7 +541,7 @@ class FaceScene:
             if self.render_spec.eye_region:
                 self.set_eye_region_border(labels)
             t1 = time.perf_counter()
-            t_render, t_write = self.render_to(os.path.join(frame_dir, f"{t:04d}.png"))
+            t_render, t_write = self.render_frame_png(os.path.join(frame_dir, f"{t:04d}.png"))
             row = {"frame": t, "width": self.scene.render.resolution_x, "height": self.scene.render.resolution_y,
                    "head_yaw": float(head[0]), "head_pitch": float(head[1]), "head_roll": float(head[2]),
                    "gaze_yaw": float(gaze[0]), "gaze_pitch": float(gaze[1])}
