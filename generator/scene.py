@@ -34,7 +34,7 @@ from mathutils import Euler, Matrix, Vector
 from manifests import eye_crop
 from manifests.schema import EYES
 
-from . import compat, materials
+from . import annotate, compat, materials
 from .sampling import CameraSpec, HdriBackground, Identity, ImageBackground, RenderSpec, SkyBackground, SunLight
 # Eyeball geometry: rings x segments of our own sphere (the hm08 helper has 72 vertices, too
 # coarse for a specular cornea); forward is local -Y, unit radius, scaled per identity.
@@ -454,15 +454,15 @@ class FaceScene:
         mw = np.array(self.head.matrix_world)
         return verts @ mw[:3, :3].T + mw[:3, 3]
 
-    def camera_params(self) -> dict:
-        """The current frame's Blender camera as annotate.Camera fields (annotate projects exactly
-        as Blender renders: sensor fit, shift, pixel-corner origin)."""
+    def camera_params(self) -> annotate.Camera:
+        """The current frame's Blender camera (annotate projects exactly as Blender renders:
+        sensor fit, shift, pixel-corner origin)."""
         r = self.scene.render
         cam = self.camera.data
-        return {"matrix_world": np.array(self.camera.matrix_world), "lens_mm": cam.lens,
-                "width": r.resolution_x, "height": r.resolution_y, "sensor_width_mm": cam.sensor_width,
-                "sensor_height_mm": cam.sensor_height, "sensor_fit": cam.sensor_fit,
-                "shift_x": cam.shift_x, "shift_y": cam.shift_y}
+        return annotate.Camera(matrix_world=np.array(self.camera.matrix_world), lens_mm=cam.lens,
+                               width=r.resolution_x, height=r.resolution_y, sensor_width_mm=cam.sensor_width,
+                               sensor_height_mm=cam.sensor_height, sensor_fit=cam.sensor_fit,
+                               shift_x=cam.shift_x, shift_y=cam.shift_y)
 
     def set_eye_region_border(self, labels: dict):
         """Render only a box around both eyes' landmarks (+ a margin of the eye width, and at least
@@ -505,8 +505,6 @@ class FaceScene:
     def frame_labels(self, verts: np.ndarray, fs) -> dict:
         """Per-eye manifest columns of the frame just posed, from the posed vertices (moved into
         the world by the head's own matrix) and the camera the frame renders with."""
-        from . import annotate
-
         world = self.world_points(verts)
         return annotate.frame_labels(self.model, world, self.camera_params(), self.neutral_aperture,
                                      phase=fs.phase, blink_id=fs.blink_id)
