@@ -4,7 +4,7 @@ The public API by group; each name is imported from its module on first use, so 
 ``generator`` imports nothing heavy and never bpy (configs and clip specs are built and tested
 without Blender). Only the "Blender side" names import bpy, and only when used.
 """
-import importlib
+from manifests.lazy import lazy_getattr
 
 _PUBLIC = {
     # configuration: every knob, its default and its reason (configs/default.json)
@@ -19,8 +19,4 @@ _PUBLIC = {
 }
 __all__ = list(_PUBLIC)
 
-
-def __getattr__(name):  # PEP 562: the module of a public name is imported when the name is first used
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'generator' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_getattr(__name__, _PUBLIC)  # PEP 562: each module is imported when a name of it is first used

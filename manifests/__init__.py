@@ -1,11 +1,10 @@
 """SynBlink manifests: the dataset contract (frames.csv, clips.csv) and tools around it.
 
-`manifests.schema` and `manifests.eye_crop` are standard-library only (the render process
+`manifests.schema`, `manifests.eye_crop` and `manifests.lazy` are standard-library only (the render process
 imports them); the other modules use pandas and are imported on first use of one of their
 names. Command line: ``python -m manifests validate|merge|split|stats|adapt ...``.
 """
-import importlib
-
+from manifests.lazy import lazy_getattr
 from manifests.schema import MANIFEST_VERSION  # noqa: F401
 
 _PUBLIC = {
@@ -22,9 +21,4 @@ _PUBLIC = {
 }
 __all__ = ["MANIFEST_VERSION", *_PUBLIC]
 
-
-def __getattr__(name):  # PEP 562: the module of a public name is imported when the name is first used
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'manifests' has no attribute {name!r}")
-    module = importlib.import_module(_PUBLIC[name])
-    return module if module.__name__ == f"manifests.{name}" else getattr(module, name)
+__getattr__ = lazy_getattr(__name__, _PUBLIC)  # PEP 562: each module is imported when a name of it is first used

@@ -3,7 +3,7 @@
 The public API by group; each name is imported from its module on first use, so `import trainer`
 pulls in neither torch nor cv2 and tools that need one piece start fast.
 """
-import importlib
+from manifests.lazy import lazy_getattr
 
 _PUBLIC = {
     # data: eye crops from manifest landmarks, their cache, augmentation, eye windows
@@ -18,8 +18,4 @@ _PUBLIC = {
 }
 __all__ = list(_PUBLIC)
 
-
-def __getattr__(name):  # PEP 562: the module of a public name is imported when the name is first used
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'trainer' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_getattr(__name__, _PUBLIC)  # PEP 562: each module is imported when a name of it is first used
