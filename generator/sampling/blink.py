@@ -12,7 +12,7 @@ Time is clip time in seconds: frame t is at t / fps. The peak of an event is the
 closed hold; a clip's blink label is 1 when a peak (either eye) rounds to a frame of the clip.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
