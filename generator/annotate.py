@@ -16,8 +16,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-EYES = ("left", "right")
-LANDMARKS = ("outer", "inner", "upper", "lower", "pupil")  # manifest order (manifests.schema.LANDMARKS)
+from manifests.schema import EYES, LANDMARKS
 # An eye counts as visible when its lid opening faces the camera within this angle: past ~60 deg
 # of head yaw the far eye's opening is hidden behind the nose bridge and its landmarks mean little.
 VISIBLE_MAX_ANGLE_DEG = 60.0
@@ -94,17 +93,12 @@ def _camera_from(camera) -> "Camera | dict":
         return camera
     if isinstance(camera, Mapping) and "K" in camera:  # pinhole: K + OpenCV world_to_camera
         return camera
-    if isinstance(camera, Mapping):
+    if isinstance(camera, Mapping):  # Camera's fields by name
         try:
-            return Camera(matrix_world=camera["matrix_world"],
-                          lens_mm=camera.get("lens_mm", camera.get("focal_mm")),
-                          width=camera["width"], height=camera["height"],
-                          sensor_width_mm=camera.get("sensor_width_mm", camera.get("sensor_mm", 36.0)),
-                          sensor_height_mm=camera.get("sensor_height_mm", 24.0),
-                          sensor_fit=camera.get("sensor_fit", "AUTO"),
-                          shift_x=camera.get("shift_x", 0.0), shift_y=camera.get("shift_y", 0.0))
-        except KeyError as exc:
-            raise ValueError(f"camera: missing field {exc.args[0]!r} (need matrix_world, lens_mm, width, height)") from None
+            return Camera(**camera)
+        except TypeError as exc:
+            raise ValueError(f"camera: {exc} (fields: matrix_world, lens_mm, width, height, sensor_width_mm, "
+                             f"sensor_height_mm, sensor_fit, shift_x, shift_y)") from None
     raise TypeError(f"camera: expected annotate.Camera or a dict, got {type(camera).__name__}")
 
 
@@ -174,7 +168,7 @@ def frame_labels(model, verts_world: np.ndarray, camera, neutral_aperture: Mappi
     FaceModel.neutral_aperture of the identity (the aperture is a length, so it is invariant to
     the rigid head motion). phase / blink_id come from the clip's FrameState.
     """
-    phase = phase or {}
+    phase = phase or {}  # none given (tests, real data): open, outside events
     blink_id = blink_id or {}
     row = {}
     for eye in EYES:

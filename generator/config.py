@@ -1,7 +1,7 @@
 """GeneratorConfig: every knob of the synthetic blink generator, in one place.
 
 Nested dataclasses whose defaults say why they are what they are (the facts cited as
-"DESIGN 4"/"DESIGN 5" are in DESIGN.md, sections 4 and 5). Runs inside Blender's Python:
+"design.md: <section>" are in docs/design.md). Runs inside Blender's Python:
 standard library only, Python 3.10 compatible.
 
     cfg = load_config("configs/demo.json", {"clip.fps": 25, "render.samples": 4})
@@ -19,7 +19,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from manifests.eye_crop import DEFAULT_CROP_SCALE
+from manifests.schema import IMAGE_EXTENSIONS  # re-exported: background photos are read like frames
+
 HDRI_EXTENSIONS = (".hdr", ".exr")
 ENGINES = ("cycles", "eevee", "workbench")
 BACKGROUND_KINDS = ("texture", "image", "hdri", "sky")
@@ -71,7 +73,7 @@ DEFAULT_DETAIL_TARGETS = [
 
 @dataclass
 class ClipConfig:
-    n_frames: int = 13  # HUST-LEBW and SynBlink-50K samples are 13 frames (DESIGN 4)
+    n_frames: int = 13  # HUST-LEBW and SynBlink-50K samples are 13 frames (design.md: original work)
     fps: float = 30.0  # HUST-LEBW movies and most webcams; a 100 ms closing spans ~3 frames
     resolution: List[int] = field(default_factory=lambda: [350, 350])  # [W, H]: SynBlink-50K's 350x350
     # "clip": balanced 13-frame blink / non-blink samples (training needs both);
@@ -88,36 +90,36 @@ class BlinkConfig:
     peak_jitter_frames: float = 0.0  # 0: the peak lies exactly on a frame (the closed frame is seen); >0 samples it between frames
     edge_event_probability: float = 0.1  # clip mode: a non-blink clip holds the cut tail/head of a blink whose peak is outside (hard negative)
     multi_blink_probability: float = 0.1  # clip mode: a blink clip holds a second blink (double blinks are common in conversation)
-    closing_ms: List[float] = field(default_factory=lambda: [75.0, 130.0])  # closing about 100 ms (DESIGN 5); triangular over the range, peaked at its middle
-    closed_ms: List[float] = field(default_factory=lambda: [0.0, 300.0])  # closed 0-300 ms (DESIGN 5)
+    closing_ms: List[float] = field(default_factory=lambda: [75.0, 130.0])  # closing about 100 ms (design.md: physiology); triangular over the range, peaked at its middle
+    closed_ms: List[float] = field(default_factory=lambda: [0.0, 300.0])  # closed 0-300 ms (design.md: physiology)
     closed_ms_mean: float = 50.0  # hold is exponential within closed_ms: most blinks barely pause, few blinks exceed 500 ms in all
-    opening_ratio: List[float] = field(default_factory=lambda: [1.4, 2.0])  # opening 1.4-2x slower than closing (DESIGN 5)
-    velocity_ratio: List[float] = field(default_factory=lambda: [1.40, 1.47])  # closing peak velocity 40-47% above opening (DESIGN 5)
-    partial_probability: float = 0.3  # incomplete blinks are 15-50% of blinks (DESIGN 5)
+    opening_ratio: List[float] = field(default_factory=lambda: [1.4, 2.0])  # opening 1.4-2x slower than closing (design.md: physiology)
+    velocity_ratio: List[float] = field(default_factory=lambda: [1.40, 1.47])  # closing peak velocity 40-47% above opening (design.md: physiology)
+    partial_probability: float = 0.3  # incomplete blinks are 15-50% of blinks (design.md: physiology)
     partial_amplitude: List[float] = field(default_factory=lambda: [0.3, 0.9])  # peak eyeBlink weight of an incomplete blink
-    wink_probability: float = 0.02  # winks are voluntary, one-sided and rare (DESIGN 5)
-    drowsy_probability: float = 0.05  # drowsiness lengthens closure and reopening (DESIGN 5)
+    wink_probability: float = 0.02  # winks are voluntary, one-sided and rare (design.md: physiology)
+    drowsy_probability: float = 0.05  # drowsiness lengthens closure and reopening (design.md: physiology)
     drowsy_duration_scale: List[float] = field(default_factory=lambda: [1.5, 3.0])  # drowsy blinks exceed 500 ms in total
-    eye_lag_ms: List[float] = field(default_factory=lambda: [0.0, 10.0])  # both eyes blink a few ms apart (DESIGN 5)
+    eye_lag_ms: List[float] = field(default_factory=lambda: [0.0, 10.0])  # both eyes blink a few ms apart (design.md: physiology)
     eye_amplitude_jitter: float = 0.03  # the two eyes' peaks differ by a few percent
     closed_band: float = 0.05  # phase 'closed' = the hold plus where the curve is within 5% of its peak
-    rate_per_min: float = 17.0  # median spontaneous rate at rest (DESIGN 5)
-    rate_log_sigma: float = 0.5  # rates are log-normal across people (DESIGN 5): ~8-35/min for +-1.5 sigma
-    talking_rate_factor: float = 1.53  # 26/min in conversation vs 17 at rest (DESIGN 5)
-    reading_rate_factor: float = 0.26  # 4.5/min reading (looking down) vs 17 at rest (DESIGN 5)
-    interval_distribution: str = "gamma"  # inter-blink intervals are roughly gamma or log-normal (DESIGN 5)
+    rate_per_min: float = 17.0  # median spontaneous rate at rest (design.md: physiology)
+    rate_log_sigma: float = 0.5  # rates are log-normal across people (design.md: physiology): ~8-35/min for +-1.5 sigma
+    talking_rate_factor: float = 1.53  # 26/min in conversation vs 17 at rest (design.md: physiology)
+    reading_rate_factor: float = 0.26  # 4.5/min reading (looking down) vs 17 at rest (design.md: physiology)
+    interval_distribution: str = "gamma"  # inter-blink intervals are roughly gamma or log-normal (design.md: physiology)
     interval_cv: float = 0.8  # intervals are irregular: standard deviation ~0.8x the mean
     min_gap_ms: float = 50.0  # lids are fully open for at least this long between two blinks
 
 
 @dataclass
 class NegativesConfig:
-    # Hard negatives (DESIGN 2): they narrow or move the aperture without a blink, labelled truthfully.
+    # Hard negatives (design.md: hard negatives): they narrow or move the aperture without a blink, labelled truthfully.
     squint_probability: float = 0.15
     squint_amplitude: List[float] = field(default_factory=lambda: [0.2, 0.8])  # eyeSquint weight
     wide_probability: float = 0.1  # surprise/attention: a wider aperture is the opposite error of a partial blink
     wide_amplitude: List[float] = field(default_factory=lambda: [0.3, 1.0])  # eyeWide weight
-    look_down_probability: float = 0.15  # looking down narrows the aperture without a blink (DESIGN 5)
+    look_down_probability: float = 0.15  # looking down narrows the aperture without a blink (design.md: physiology)
     look_down_deg: List[float] = field(default_factory=lambda: [10.0, 25.0])  # extra downward gaze pitch: reading a phone or desk is ~15-25 deg below the horizon
     talking_probability: float = 0.2  # conversation: jaw and mouth move, blinks are more frequent
     talking_syllable_hz: List[float] = field(default_factory=lambda: [4.0, 5.0])  # syllable rate of speech ~4-5 Hz
@@ -130,7 +132,7 @@ class NegativesConfig:
 @dataclass
 class HeadConfig:
     yaw_deg: List[float] = field(default_factory=lambda: [-25.0, 25.0])  # head relative to camera; both eyes stay visible
-    pitch_deg: List[float] = field(default_factory=lambda: [-15.0, 15.0])  # SynBlink ended within +-10 deg pitch (DESIGN 4)
+    pitch_deg: List[float] = field(default_factory=lambda: [-15.0, 15.0])  # SynBlink ended within +-10 deg pitch (design.md: original work)
     roll_deg: List[float] = field(default_factory=lambda: [-10.0, 10.0])  # head tilt; eye crops are levelled by the corners
     drift_deg_per_s: List[float] = field(default_factory=lambda: [10.0, 10.0, 4.0])  # yaw/pitch/roll random-walk speed: ~4 deg over 13 frames
     knot_interval_s: float = 0.25  # spline knot spacing: larger is smoother (no motion faster than ~4 Hz)
@@ -166,14 +168,14 @@ class LightingConfig:
     elevation_deg: List[float] = field(default_factory=lambda: [-15.0, 60.0])  # mostly from above, sometimes from below (screen light)
     area_size_m: List[float] = field(default_factory=lambda: [0.1, 1.0])  # softbox/window size: hard to soft shadows
     colour_temperature_k: List[float] = field(default_factory=lambda: [2700.0, 6500.0])  # tungsten to daylight
-    low_light_probability: float = 0.15  # SynBlink used three light levels (DESIGN 4); dim scenes are where detectors fail
+    low_light_probability: float = 0.15  # SynBlink used three light levels (design.md: original work); dim scenes are where detectors fail
     low_light_scale: List[float] = field(default_factory=lambda: [0.15, 0.4])  # multiplies every light in a low-light clip: dim as after a camera's auto-exposure, not black (0.03 rendered black frames)
     world_strength: List[float] = field(default_factory=lambda: [0.1, 1.0])  # ambient from the background
 
 
 @dataclass
 class BackgroundConfig:
-    # SynBlink used photos, textures and HDRIs (DESIGN 4); images and HDRIs are the user's own
+    # SynBlink used photos, textures and HDRIs (design.md: original work); images and HDRIs are the user's own
     # folders (nothing is downloaded), so they are off until a folder is given.
     kind_weights: Dict[str, float] = field(default_factory=lambda: {"texture": 1.0, "image": 0.0, "hdri": 0.0, "sky": 1.0})
     image_dir: Optional[str] = None  # folder of background photos (png/jpg), required when kind_weights.image > 0
@@ -187,7 +189,7 @@ class BackgroundConfig:
 
 @dataclass
 class IdentityConfig:
-    n_subjects: int = 100  # SynBlink-50K used 100 identities (DESIGN 4); clip i shows subject i % n_subjects
+    n_subjects: int = 100  # SynBlink-50K used 100 identities (design.md: original work); clip i shows subject i % n_subjects
     age_years: List[float] = field(default_factory=lambda: [20.0, 70.0])  # adults by default
     male_fraction: float = 0.5  # balanced sexes
     ethnicity_weights: Dict[str, float] = field(default_factory=lambda: {"african": 1.0, "asian": 1.0, "caucasian": 1.0})  # equal coverage, not a census
@@ -201,6 +203,7 @@ class RenderConfig:
     samples: int = 4  # with the denoiser, 48x48 eye crops of a 350 px face reach SSIM >= 0.95 vs 256 samples (bench/render_quality.py: 4 -> 0.973 median, 16 -> 0.983) at ~1/3 of 16 samples' CPU time
     denoise: bool = True  # few samples + denoiser is the cheapest clean image (noise is not eyelid texture)
     eye_region: bool = False  # True: render only a border box around both eyes (black elsewhere; landmarks stay in full-frame pixels): eye-crop training data at a fraction of the cost
+    eye_region_crop_scale: float = DEFAULT_CROP_SCALE  # eye_region: the border holds each eye's crop square up to this side / corner distance: the largest crop the trainer may take (trainer.crops.CropConfig.scale; a trainer with a larger crop refuses the dataset, manifests/eye_crop.py)
 
 
 @dataclass
@@ -469,6 +472,8 @@ def _validate(cfg: GeneratorConfig):
     r, p = cfg.render, "render"
     _check(r.engine in ENGINES, "render.engine", f"must be one of {', '.join(ENGINES)}, got {r.engine!r}")
     _check(r.samples >= 1, "render.samples", f"must be >= 1, got {r.samples}")
+    _check(0.5 <= r.eye_region_crop_scale <= 8, "render.eye_region_crop_scale",
+           f"must be in [0.5, 8] (as the trainer's crop scale), got {r.eye_region_crop_scale}")
     _check(cfg.output.png or cfg.output.video, "output", "at least one of output.png, output.video must be true")
 
 

@@ -7,14 +7,15 @@ Frame ("head frame"): metres, Z up, the face looks along -Y, the subject's left 
 between the two eyeball centres for every identity. The scene places this frame in the world.
 
     model = FaceModel.load()
-    ident = model.identity_vertices({"gender": 1.0, "age": 0.5, "details": {"nose/nose-hump-decr|incr": 0.4}})
+    ident = model.identity_vertices({"gender": 1.0, "age": 0.5}, {"nose/nose-hump-decr|incr": 0.4})
     posed = model.pose_vertices(ident, {"eyeBlinkLeft": 1.0}, gaze_yaw=0.0, gaze_pitch=-10.0)
     model.aperture(posed, "left") / model.neutral_aperture(ident, "left")   # ~0: closed
 
 Identity (macro) parameters follow MakeHuman's modifiers, all in [0, 1]: gender (0 female, 1 male),
 age (0 = 1 year, 0.1875 = 11, 0.5 = 25, 1 = 90 years; see age_years_to_macro), muscle, weight,
 height, proportions (0.5 = average; height scales the head too: 1.3x at height 1), and the ethnic mix
-african/asian/caucasian (normalised to sum 1). Missing values take MakeHuman's defaults.
+african/asian/caucasian (normalised to sum 1). Macros left out take MakeHuman's defaults (the
+default human); sampling.Identity.macros() gives all of them.
 Face details are MakeHuman target names, either a single target ("head/head-oval": w in [0, 1]) or
 an opposite pair ("nose/nose-hump-decr|incr": v in [-1, 1], negative -> first target).
 
@@ -40,8 +41,11 @@ from typing import Dict, Mapping, Optional
 
 import numpy as np
 
-EYES = ("left", "right")
-LANDMARKS = ("outer", "inner", "upper", "lower")  # lid vertices; plus "centre" and "pupil" (computed)
+from manifests.schema import EYES, LANDMARKS
+
+from .config import ETHNICITIES
+
+LID_LANDMARKS = tuple(k for k in LANDMARKS if k != "pupil")  # landmarks that are mesh vertices (the pupil is computed)
 DEFAULT_ASSET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "assets", "face")
 
 # MakeHuman macro variables: breakpoints in [0, 1] and the state whose target is fully on at each
@@ -54,7 +58,8 @@ MACRO_BREAKPOINTS = {
     "height": ([0.0, 0.5, 1.0], ["minheight", None, "maxheight"]),
     "proportions": ([0.0, 0.5, 1.0], ["uncommonproportions", None, "idealproportions"]),
 }
-RACES = ("african", "asian", "caucasian")
+RACES = ETHNICITIES  # MakeHuman's ethnic-mix macros
+MACROS = (*MACRO_BREAKPOINTS, *RACES)  # every macro an identity sets
 MACRO_DEFAULTS = {"gender": 0.5, "age": 0.5, "muscle": 0.5, "weight": 0.5, "height": 0.5, "proportions": 0.5,
                   "african": 1 / 3, "asian": 1 / 3, "caucasian": 1 / 3}  # MakeHuman's default human
 AGE_YEARS = ([1.0, 11.0, 25.0, 90.0], [0.0, 0.1875, 0.5, 1.0])  # MakeHuman's age slider scale
@@ -98,12 +103,6 @@ def rotation_yaw_pitch(yaw_deg: float, pitch_deg: float) -> np.ndarray:
     rz = np.array([[np.cos(y), -np.sin(y), 0.0], [np.sin(y), np.cos(y), 0.0], [0.0, 0.0, 1.0]])
     rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(-p), -np.sin(-p)], [0.0, np.sin(-p), np.cos(-p)]])
     return rz @ rx
-
-
-def _get(identity, key, default=None):
-    if isinstance(identity, Mapping):
-        return identity.get(key, default)
-    return getattr(identity, key, default)
 
 
 @dataclass
@@ -151,7 +150,7 @@ class FaceModel:
                 k_of_row = np.repeat(np.arange(len(names)), np.diff(ptr))
                 dense[k_of_row, idx] = delta + shift.astype(np.float64)[k_of_row]
                 sets[kind] = _Targets(names, dense)
-            self.landmark_index = {e: {k: int(meta["landmarks"][e][k]) for k in LANDMARKS} for e in EYES}
+            self.landmark_index = {e: {k: int(meta["landmarks"][e][k]) for k in LID_LANDMARKS} for e in EYES}
             self.pupil_index = {e: np.asarray(meta["landmarks"][e]["pupil"], np.int64) for e in EYES}
             self.eyeball_index = {e: np.arange(*meta["landmarks"][e]["eyeball"]) for e in EYES}
             self.upper_margin = {e: np.asarray(meta["landmarks"][e]["upper_margin"], np.int64) for e in EYES}
@@ -208,19 +207,19 @@ class FaceModel:
                 self.unit.dense[k][self.eyeball_index["right"]] = 0.0
 
     # ---------------------------------------------------------------- identity
-    def macro_weights(self, identity) -> np.ndarray:
+    def macro_weights(self, macros: Optional[Mapping[str, float]] = None) -> np.ndarray:
         """Weight of every macrodetail target: the product of its variables' state weights (MakeHuman)."""
+        macros = dict(macros or {})
+        unknown = sorted(set(macros) - set(MACROS))
+        if unknown:
+            raise FaceAssetError(f"identity.{unknown[0]}: not a macro (macros: {', '.join(MACROS)})")
         state_w = {}
         for name in MACRO_BREAKPOINTS:
-            value = _get(identity, name, None)
-            if name == "age" and value is None and _get(identity, "age_years", None) is not None:
-                value = age_years_to_macro(_get(identity, "age_years"))
-            value = MACRO_DEFAULTS[name] if value is None else float(value)
+            value = float(macros.get(name, MACRO_DEFAULTS[name]))
             if not np.isfinite(value):
                 raise FaceAssetError(f"identity.{name}: must be a finite number in [0, 1], got {value}")
             state_w.update(macro_state_weights(name, value))
-        race = np.array([float(_get(identity, r, None) if _get(identity, r, None) is not None
-                               else MACRO_DEFAULTS[r]) for r in RACES])
+        race = np.array([float(macros.get(r, MACRO_DEFAULTS[r])) for r in RACES])
         if np.any(race < 0) or not np.all(np.isfinite(race)):
             raise FaceAssetError(f"identity african/asian/caucasian: must be >= 0, got {race.tolist()}")
         race = race / race.sum() if race.sum() > 0 else np.full(3, 1 / 3)
@@ -249,16 +248,11 @@ class FaceModel:
                 w[self.detail.index(key, "detail")] += value
         return w
 
-    def identity_vertices(self, identity=None) -> np.ndarray:
-        """(V, 3) head-frame vertices of an identity (mapping or object; see module doc); None = default human."""
-        identity = identity if identity is not None else {}
-        details = None
-        for key in ("details", "face_details", "detail_sliders"):
-            details = _get(identity, key, None)
-            if details is not None:
-                break
+    def identity_vertices(self, macros: Optional[Mapping[str, float]] = None,
+                          details: Optional[Mapping[str, float]] = None) -> np.ndarray:
+        """(V, 3) head-frame vertices of an identity (see module doc); no arguments: the default human."""
         verts = self.vertices.copy()
-        verts += np.tensordot(self.macro_weights(identity), self.macro.dense, axes=1)
+        verts += np.tensordot(self.macro_weights(macros), self.macro.dense, axes=1)
         verts += np.tensordot(self.detail_weights(details), self.detail.dense, axes=1)
         return verts - self.eye_midpoint(verts)
 
@@ -436,7 +430,7 @@ class FaceModel:
     def landmarks(self, verts: np.ndarray, eye: str) -> Dict[str, np.ndarray]:
         """3D landmark points of one eye: outer, inner, upper, lower (lid vertices), centre, pupil."""
         li = self.landmark_index[_eye(eye)]
-        out = {k: verts[li[k]].copy() for k in LANDMARKS}
+        out = {k: verts[li[k]].copy() for k in LID_LANDMARKS}
         out["centre"] = self.eye_centre(verts, eye)
         out["pupil"] = self.pupil(verts, eye)
         return out

@@ -3,7 +3,7 @@ eyes (sclera with veins, iris with radial fibres, pupil, wet coat over the corne
 eyelashes, and the background plane / world.
 
 Built once per process (``build_materials``); per clip only node default values change
-(``apply_identity``, ``apply_background``), so no shader is recompiled between clips
+(``apply_identity``, ``apply_brows``, ``apply_hair``, ``set_backdrop_*``, ``set_world_source``), so no shader is recompiled between clips
 except when a new image/HDRI is loaded. Every node that changes per clip is named here
 and found again by name. Socket names go through ``compat`` (Principled changed in 4.0).
 """
@@ -31,23 +31,6 @@ SKIN_TONES = np.array([
     [0.08, 0.045, 0.03],
 ])
 
-# Iris base colours (linear RGB), indexed by a scalar in [0,1] from light blue to dark brown.
-IRIS_COLOURS = np.array([
-    [0.20, 0.33, 0.50],   # blue
-    [0.26, 0.35, 0.30],   # grey-green
-    [0.22, 0.26, 0.12],   # hazel-green
-    [0.20, 0.11, 0.04],   # light brown
-    [0.06, 0.03, 0.015],  # dark brown
-])
-
-HAIR_COLOURS = np.array([
-    [0.40, 0.30, 0.18],  # blond
-    [0.15, 0.08, 0.04],  # light brown
-    [0.05, 0.025, 0.012],  # dark brown
-    [0.012, 0.009, 0.007],  # black
-])
-
-
 def ramp(table: np.ndarray, t: float) -> tuple:
     """Piecewise-linear lookup of a colour table by t in [0,1]; returns RGBA."""
     t = float(np.clip(t, 0.0, 1.0)) * (len(table) - 1)
@@ -56,14 +39,10 @@ def ramp(table: np.ndarray, t: float) -> tuple:
     return (float(c[0]), float(c[1]), float(c[2]), 1.0)
 
 
-def as_rgba(value, table: np.ndarray) -> tuple:
-    """Identity colours may be a scalar in [0,1] (indexed into ``table``) or linear RGB(A)."""
-    if isinstance(value, (int, float, np.floating)):
-        return ramp(table, float(value))
-    arr = [float(v) for v in value]
-    if len(arr) not in (3, 4):
-        raise ValueError(f"colour must be a scalar or RGB(A), got {value!r}")
-    return (arr[0], arr[1], arr[2], 1.0)
+def rgba(rgb) -> tuple:
+    """A linear RGB colour (the identity's iris, hair, brow and lash colours) as Blender's RGBA."""
+    r, g, b = (float(v) for v in rgb)
+    return (r, g, b, 1.0)
 
 
 class _Builder:
@@ -281,7 +260,7 @@ def build_eye():
     veins = b.noise(coord, 6.0, 6.0, 0.65, "veins").outputs["Fac"]
     vein_line = b.math("LESS_THAN", b.math("ABSOLUTE", b.math("SUBTRACT", veins, 0.5)), 0.012)
     vein_fac = b.math("MULTIPLY", vein_line, b.math("MULTIPLY", b.math("SUBTRACT", r, 0.55, clamp=True), 1.4))
-    sclera = b.rgb("sclera_colour", (0.78, 0.72, 0.66, 1.0))
+    sclera = b.rgb("sclera_colour", (0.78, 0.72, 0.64, 1.0))
     sclera_c = b.mix(vein_fac, sclera, (0.6, 0.12, 0.1, 1.0))
     # The sclera darkens toward the corners (lid shadow is geometry; this is the tint).
     sclera_c = b.mix(b.math("MULTIPLY", b.math("SUBTRACT", r, 0.7, clamp=True), 0.8), sclera_c,
@@ -475,27 +454,24 @@ def apply_brows(mats: dict, inner, outer, front_y: float, thickness: float = 1.0
         _set(skin, name, v)
 
 
-def apply_hair(mats: dict, hair_colour, eye_x: float, eye_z: float, amount: float = 1.0) -> None:
-    """Scalp-hair colour, and the eye centre the lash strands radiate from (head frame, metres)."""
+def apply_hair(mats: dict, hair_colour, eye_x: float, eye_z: float) -> None:
+    """Scalp-hair colour (linear RGB), and the eye centre the lash strands radiate from (head frame, metres)."""
     skin = mats["skin"].node_tree
-    _set(skin, "hair_colour", as_rgba(hair_colour, HAIR_COLOURS))
-    _set(skin, "scalp_amount", float(amount))
+    _set(skin, "hair_colour", rgba(hair_colour))
     lashes = mats["lashes"].node_tree
     _set(lashes, "lash_eye_x", abs(float(eye_x)))
     _set(lashes, "lash_eye_z", float(eye_z))
 
 
-def apply_identity(mats: dict, skin_tone, iris_colour, brow_colour, brow_density: float = 0.9,
-                   lash_colour=None, lash_density: float = 1.0,
-                   redness: float = 0.5, roughness: float = 0.5, sclera_tint: float = 0.0,
-                   seed: int = 0) -> None:
-    """Per-identity material parameters. Colours: scalar in [0,1] or linear RGB."""
+def apply_identity(mats: dict, skin_tone: float, iris_colour, brow_colour, brow_density: float,
+                   lash_colour, lash_density: float, redness: float, roughness: float, seed: int) -> None:
+    """Per-identity material parameters: skin_tone a scalar in [0, 1] (SKIN_TONES), colours linear RGB."""
     skin = mats["skin"].node_tree
-    tone = as_rgba(skin_tone, SKIN_TONES)
+    tone = ramp(SKIN_TONES, skin_tone)
     _set(skin, "skin_tone", tone)
     red = (min(1.0, tone[0] * 1.1), tone[1] * (0.55 - 0.2 * redness), tone[2] * 0.55, 1.0)
     _set(skin, "skin_red", red)
-    _set(skin, "brow_colour", as_rgba(brow_colour, HAIR_COLOURS))
+    _set(skin, "brow_colour", rgba(brow_colour))
     _set(skin, "brow_density", float(brow_density))
     # Shift the noise fields per identity so two subjects do not share blotches.
     off = float(seed % 997) * 1.37
@@ -505,9 +481,7 @@ def apply_identity(mats: dict, skin_tone, iris_colour, brow_colour, brow_density
             n.noise_dimensions = "4D"
             n.inputs["W"].default_value = off
     eye = mats["eye"].node_tree
-    _set(eye, "iris_colour", as_rgba(iris_colour, IRIS_COLOURS))
-    s = float(sclera_tint)
-    _set(eye, "sclera_colour", (0.78, 0.72 - 0.06 * s, 0.64 - 0.1 * s, 1.0))
+    _set(eye, "iris_colour", rgba(iris_colour))
     n = eye.nodes["iris_fibres"]
     if "W" in n.inputs:
         n.noise_dimensions = "4D"
@@ -518,6 +492,6 @@ def apply_identity(mats: dict, skin_tone, iris_colour, brow_colour, brow_density
     mats["eye"].diffuse_color = (0.75, 0.72, 0.68, 1.0)
     mats["lashes"].diffuse_color = (0.02, 0.015, 0.01, 1.0)
     lashes = mats["lashes"].node_tree
-    lc = as_rgba(lash_colour if lash_colour is not None else brow_colour, HAIR_COLOURS)
+    lc = rgba(lash_colour)
     _set(lashes, "lash_colour", (lc[0] * 0.5, lc[1] * 0.5, lc[2] * 0.5, 1.0))  # lashes read darker than brows
     _set(lashes, "lash_threshold", 0.3 + 0.4 * (1.0 - float(np.clip(lash_density, 0, 1))))

@@ -41,24 +41,9 @@ class PoolError(Exception):
 MAX_FAILURES_IN_A_ROW = 5
 
 
-def parse_shard(shard) -> tuple[int, int]:
-    """``"i/N"`` (or an (i, N) pair) -> (i, N), with 0 <= i < N."""
-    if shard is None:
-        return 0, 1
-    try:
-        if isinstance(shard, str):
-            i, n = (int(x) for x in shard.split("/"))
-        else:
-            i, n = (int(x) for x in shard)
-    except (ValueError, TypeError):
-        raise PoolError(f"--shard: expected i/N such as 0/4, got {shard!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise PoolError(f"--shard: need 0 <= i < N, got {i}/{n}")
-    return i, n
-
-
-def shard_indices(n_clips: int, shard=None) -> list[int]:
-    i, n = parse_shard(shard)
+def shard_indices(n_clips: int, shard: tuple[int, int] | None = None) -> list[int]:
+    """Clip indices of shard (i, N) as ``args.parse_shard`` returns it from ``--shard i/N``; None: all."""
+    i, n = shard or (0, 1)
     return list(range(i, n_clips, n))
 
 
@@ -195,10 +180,10 @@ class LocalPool:
     """``n_workers`` worker processes pulling clip indices from one queue."""
 
     def __init__(self, dataset: str, n_workers: int, max_attempts: int = 3,
-                 max_startup_failures: int = 3, command=None):
+                 max_startup_failures: int = 3):
         self.dataset, self.n_workers = dataset, max(1, int(n_workers))
         self.max_attempts, self.max_startup_failures = max_attempts, max_startup_failures
-        self.command = command or worker_command(dataset, render_threads(self.n_workers))
+        self.command = worker_command(dataset, render_threads(self.n_workers))
         self.log_dir = os.path.join(dataset, LOG_DIR)
 
     def run(self, indices: list[int], clip_ids: dict[int, str], progress: Progress) -> RunResult:

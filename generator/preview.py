@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-EYES = ("left", "right")
+from manifests.schema import EYES
+
 EYE_BGR = {"left": (255, 220, 0), "right": (0, 140, 255)}  # cyan / orange (OpenCV is BGR)
 PHASE_RGB = {"closing": (1.0, 0.65, 0.0), "closed": (0.55, 0.0, 0.55), "opening": (0.1, 0.6, 0.1)}
 TILE = 160  # frames are drawn at this height so that 96 px frames stay legible

@@ -4,6 +4,11 @@
     rows = scene.render_clip(spec, frame_dir)     # frame_dir/0000.png ... + one label dict per frame
     scene.last_timings                            # per-frame seconds: update / render / write
 
+A clip is rendered from its ClipSpec alone (identity, camera, lights, background and render
+settings are its typed fields, read by attribute), so a clips.csv row re-renders its clip. The
+config gives only what holds for the whole dataset: the render settings the scene starts with,
+and the eye-region border's crop scale (render.eye_region_crop_scale).
+
 Per clip only parameters change (identity vertices and materials, camera, lights, background);
 per frame only vertex positions (face units), the head rig's rotation (head pose about a neck
 pivot), the eyeballs' rotation (gaze) and the camera shake. Labels are computed from the very
@@ -26,9 +31,11 @@ import numpy as np
 import bpy
 from mathutils import Euler, Matrix, Vector
 
-from . import compat, materials
+from manifests import eye_crop
+from manifests.schema import EYES
 
-EYES = ("left", "right")
+from . import annotate, compat, materials
+from .sampling import CameraSpec, HdriBackground, Identity, ImageBackground, RenderSpec, SkyBackground, SunLight
 # Eyeball geometry: rings x segments of our own sphere (the hm08 helper has 72 vertices, too
 # coarse for a specular cornea); forward is local -Y, unit radius, scaled per identity.
 EYE_RINGS, EYE_SEGMENTS = 24, 32
@@ -40,31 +47,6 @@ LASH_LENGTH = 0.5  # the hm08 lash cards reach ~5 mm from the lid; real lashes r
 EXPOSURE_REFERENCE = 4.0  # W/m^2 on the face that renders a mid-tone skin well (judged on renders)
 SKY_EXPOSURE = 0.05  # physical sky radiance -> the lamps' range (judged on renders)
 EYE_REGION_MARGIN = 0.6  # eye-region border: this fraction of the eye width around each eye
-EYE_CROP_SCALE = 1.6  # ...and never less than the trainer's crop (trainer.crops.CropConfig.scale)
-
-
-def _get(obj, name: str, default=None):
-    """Field of a dataclass or key of a dict (specs arrive both ways: built, or rebuilt from rows)."""
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def kelvin_to_rgb(kelvin: float) -> tuple:
-    """Linear RGB of a black body (Tanner Helland's fit of the CIE data, 1000-40000 K), max 1.
-
-    Computed here rather than with a Blackbody node because Eevee/Workbench lights have no nodes.
-    """
-    t = float(np.clip(kelvin, 1000.0, 40000.0)) / 100.0
-    r = 255.0 if t <= 66 else 329.698727446 * (t - 60) ** -0.1332047592
-    g = 99.4708025861 * math.log(t) - 161.1195681661 if t <= 66 else 288.1221695283 * (t - 60) ** -0.0755148492
-    b = 255.0 if t >= 66 else (0.0 if t <= 19 else 138.5177312231 * math.log(t - 10) - 305.0447927307)
-    srgb = np.clip(np.array([r, g, b]) / 255.0, 0.0, 1.0)
-    lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
-    lin = lin / lin.max()
-    return tuple(float(c) for c in lin)
 
 
 def unit_sphere_eye(rings: int = EYE_RINGS, segments: int = EYE_SEGMENTS):
@@ -109,7 +91,6 @@ class FaceScene:
     """One Blender scene holding one head; every clip of this process renders with it."""
 
     def __init__(self, cfg, face_model=None):
-        t0 = time.perf_counter()
         self.cfg = cfg
         if face_model is None:
             from .face_model import FaceModel  # pure numpy; loads the committed asset
@@ -122,10 +103,9 @@ class FaceScene:
         self._build_head()
         self._build_eyes()
         self._build_camera_lights_backdrop()
-        self._configure_render()
+        self._configure_render(RenderSpec.from_config(cfg.render))
         self.last_timings: list[dict] = []  # per frame of the last clip: update/render/write seconds
-        self.build_seconds = time.perf_counter() - t0
-        self._identity_key = None
+        self._identity = None  # of the last clip
         self._image_cache: dict = {}
 
     # ------------------------------------------------------------------ build (once)
@@ -186,11 +166,8 @@ class FaceScene:
         self.scene.collection.objects.link(self.camera)
         self.scene.camera = self.camera
         self.lights = []
-        for k in range(3):  # 1-3 lights per clip; unused ones are hidden
-            data = bpy.data.lights.new(f"Light{k}", "AREA")
-            obj = bpy.data.objects.new(f"Light{k}", data)
-            self.scene.collection.objects.link(obj)
-            self.lights.append(obj)
+        for _ in range(3):  # the default 1-3 lights per clip; more are added when a clip has more
+            self._add_light()
         plane = bpy.data.meshes.new("Backdrop")
         plane.from_pydata([(-1, 0, -1), (1, 0, -1), (1, 0, 1), (-1, 0, 1)], [], [(0, 1, 2, 3)])
         uv = plane.uv_layers.new(name="UVMap")
@@ -201,23 +178,28 @@ class FaceScene:
         compat.camera_only(self.backdrop, self.mats["backdrop"])
         self.scene.world = self.mats["world"]
 
-    def _configure_render(self):
-        rc = _get(self.cfg, "render")
-        engine = str(_get(rc, "engine", "cycles")).lower()
-        samples = int(_get(rc, "samples", 4))
+    def _add_light(self):
+        k = len(self.lights)
+        obj = bpy.data.objects.new(f"Light{k}", bpy.data.lights.new(f"Light{k}", "AREA"))
+        self.scene.collection.objects.link(obj)
+        self.lights.append(obj)
+
+    def _configure_render(self, render: RenderSpec):
+        """Engine, samples and denoiser of ``render`` (set once per process; again only when a
+        clip's render settings differ from the last clip's)."""
         sc = self.scene
-        if engine == "cycles":
-            self.render_info = compat.configure_cycles(sc, samples, seed=int(_get(self.cfg, "seed", 0)),
-                                                       denoise=bool(_get(rc, "denoise", True)))
-        elif engine == "eevee":
-            self.render_info = compat.configure_eevee(sc, samples)
-        elif engine == "workbench":
+        if render.engine == "cycles":
+            self.render_info = compat.configure_cycles(sc, render.samples, seed=int(self.cfg.seed),
+                                                       denoise=render.denoise)
+        elif render.engine == "eevee":
+            self.render_info = compat.configure_eevee(sc, render.samples)
+        elif render.engine == "workbench":
             self.render_info = compat.configure_workbench(sc)
         else:
-            raise ValueError(f"render.engine: must be cycles, eevee or workbench; got {engine!r}")
+            raise ValueError(f"render.engine: must be cycles, eevee or workbench; got {render.engine!r}")
         if self.render_info["engine"] == "CYCLES" and not self.render_info["denoise"]:
             compat.set_subsurface_method(self.mats["skin"].node_tree.nodes["skin_bsdf"], low_noise=True)
-            if _get(rc, "denoise", True):
+            if render.denoise:
                 print(f"synblink: Blender {bpy.app.version_string} has no OpenImageDenoise; rendering without "
                       f"a denoiser (raise render.samples for less noise)", file=sys.stderr)
         compat.set_view_transform(sc)
@@ -227,13 +209,13 @@ class FaceScene:
         sc.render.film_transparent = False
         sc.render.use_compositing = False
         sc.render.use_sequencer = False
-        self.eye_region = bool(_get(rc, "eye_region", False))
+        self.render_spec = render
 
     # ------------------------------------------------------------------ per clip
-    def set_identity(self, identity, subject_seed: int = 0):
+    def set_identity(self, identity: Identity):
         """Identity vertices, eyeball placement, lash binding and material parameters."""
         m = self.model
-        iv = np.asarray(m.identity_vertices(identity), np.float64)
+        iv = np.asarray(m.identity_vertices(identity.macros(), identity.details), np.float64)
         self.id_verts = iv
         self.neutral_aperture = {e: m.neutral_aperture(iv, e) for e in EYES}
         self.pivot = np.asarray(m.head_pivot(iv), np.float64)
@@ -256,22 +238,17 @@ class FaceScene:
         d = np.linalg.norm(iv[self.lash_index][:, None, :] - iv[skin][None, :, :], axis=2)
         self.lash_anchor = skin[np.argmin(d, axis=1)]
         # MakeHuman's lash cards are long; eyelash_length (~0.8-1.2) scales them about the lid.
-        length = LASH_LENGTH * float(_get(identity, "eyelash_length", 1.0))
+        length = LASH_LENGTH * identity.eyelash_length
         self.lash_rest = (iv[self.lash_index] - iv[self.lash_anchor]) * length
         dist = np.linalg.norm(self.lash_rest, axis=1)
         root = np.zeros(self.n_verts, np.float32)
         root[self.lash_index] = 1.0 - dist / max(float(dist.max()), 1e-6)
         self.lash_root_attr.data.foreach_set("value", root)
         materials.apply_identity(
-            self.mats, skin_tone=_get(identity, "skin_tone", 0.4),
-            iris_colour=_get(identity, "iris_colour", 0.7),
-            brow_colour=_get(identity, "eyebrow_colour", 0.8),
-            brow_density=float(_get(identity, "eyebrow_density", 0.9)),
-            lash_colour=_get(identity, "eyelash_colour", None),
-            lash_density=float(_get(identity, "eyelash_density", 1.0)),
-            redness=float(_get(identity, "skin_redness", 0.5)),
-            roughness=float(_get(identity, "skin_roughness", 0.5)),
-            seed=int(subject_seed))
+            self.mats, skin_tone=identity.skin_tone, iris_colour=identity.iris_colour,
+            brow_colour=identity.eyebrow_colour, brow_density=identity.eyebrow_density,
+            lash_colour=identity.eyelash_colour, lash_density=identity.eyelash_density,
+            redness=identity.skin_redness, roughness=identity.skin_roughness, seed=identity.subject_seed)
         # Brows from both eyes' corners, mirrored to |x| and averaged; only points in front of
         # the corners (+ a quarter eye width) are painted, not the temples.
         li = {e: m.landmark_index[e] for e in EYES}
@@ -280,25 +257,24 @@ class FaceScene:
         inner[0] = np.mean([abs(iv[li[e]["inner"]][0]) for e in EYES])
         outer[0] = np.mean([abs(iv[li[e]["outer"]][0]) for e in EYES])
         front_y = max(float(inner[1]), float(outer[1])) + 0.25 * float(outer[0] - inner[0])
-        materials.apply_brows(self.mats, inner, outer, front_y, thickness=float(_get(identity, "eyebrow_thickness", 1.0)),
-                              arch=float(_get(identity, "eyebrow_arch", 1.0)))
+        materials.apply_brows(self.mats, inner, outer, front_y, thickness=identity.eyebrow_thickness,
+                              arch=identity.eyebrow_arch)
         self.scalp_attr.data.foreach_set("value", scalp_mask(iv).astype(np.float32))
-        materials.apply_hair(self.mats, _get(identity, "hair_colour", 0.8), eye_x=self.eye_centre["left"][0],
+        materials.apply_hair(self.mats, identity.hair_colour, eye_x=self.eye_centre["left"][0],
                              eye_z=self.eye_centre["left"][2])
 
-    def set_camera(self, camera, resolution):
+    def set_camera(self, camera: CameraSpec, resolution):
         w, h = int(resolution[0]), int(resolution[1])
         r = self.scene.render
         r.resolution_x, r.resolution_y = w, h
         cam = self.camera.data
-        cam.lens = float(_get(camera, "focal_length_mm", 50.0))
-        cam.sensor_width = float(_get(camera, "sensor_width_mm", 36.0))
+        cam.lens = camera.focal_length_mm
+        cam.sensor_width = camera.sensor_width_mm
         cam.clip_start, cam.clip_end = 0.02, 50.0
-        self.cam_distance = float(_get(camera, "distance_m", 0.45))
-        off = (_get(camera, "offset_x", 0.0), _get(camera, "offset_y", 0.0))
+        self.cam_distance = camera.distance_m
         # Offsets are fractions of the frame: shift the aim point so the face moves in the image.
         fov_w = self.cam_distance * cam.sensor_width / cam.lens
-        self.cam_aim_offset = np.array([float(off[0]) * fov_w, 0.0, float(off[1]) * fov_w * h / w])
+        self.cam_aim_offset = np.array([camera.offset_x * fov_w, 0.0, camera.offset_y * fov_w * h / w])
         self.eyes_mid = np.zeros(3)  # the head frame's origin is midway between the eyeballs
         # Pores (~0.7 mm) smaller than a pixel only add sampling noise (grain that needs a
         # denoiser to hide): fade their bump out as they shrink below ~2 px.
@@ -315,52 +291,48 @@ class FaceScene:
         self.camera.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()
 
     def set_lights(self, lights):
-        lights = list(lights or [])[:len(self.lights)]
-        if not lights:
-            lights = [{"kind": "area", "power_w": 80.0, "azimuth_deg": 30.0, "elevation_deg": 30.0,
-                       "distance_m": 1.2, "colour_temperature_k": 5500.0, "size_m": 0.5}]
+        """Place and colour the clip's lights (LightSpecs); lamps the clip does not use are hidden."""
+        while len(self.lights) < len(lights):
+            self._add_light()
         for k, obj in enumerate(self.lights):
             if k >= len(lights):
                 obj.hide_render = True
                 continue
             spec = lights[k]
             obj.hide_render = False
-            kind = str(_get(spec, "kind", "area")).upper()
+            kind = spec.KIND.upper()
             if obj.data.type != kind:
                 obj.data.type = kind
             data = obj.data
-            rgb = _get(spec, "rgb", None)
-            data.color = tuple(float(c) for c in rgb[:3]) if rgb is not None else \
-                kelvin_to_rgb(float(_get(spec, "colour_temperature_k", 5500.0)))
-            if kind == "SUN":
-                data.energy = float(_get(spec, "strength", _get(spec, "power_w", 2.0)))
+            data.color = tuple(float(c) for c in spec.rgb[:3])
+            if isinstance(spec, SunLight):
+                data.energy = spec.strength
                 data.angle = math.radians(2.0)
             else:
-                data.energy = float(_get(spec, "power_w", 80.0))
+                data.energy = spec.power_w
             if kind == "AREA":
                 data.shape = "DISK"
-                data.size = float(_get(spec, "size_m", 0.4))
+                data.size = spec.size_m
             elif kind == "POINT":
-                data.shadow_soft_size = float(_get(spec, "size_m", 0.05))
-            az = math.radians(float(_get(spec, "azimuth_deg", 0.0)))
-            el = math.radians(float(_get(spec, "elevation_deg", 20.0)))
-            dist = float(_get(spec, "distance_m", 1.2))
+                data.shadow_soft_size = spec.size_m
+            az = math.radians(spec.azimuth_deg)
+            el = math.radians(spec.elevation_deg)
             # azimuth 0 = from the camera side (-Y); +90 = from the subject's left (+X)
             d = np.array([math.sin(az) * math.cos(el), -math.cos(az) * math.cos(el), math.sin(el)])
             target = self.eyes_mid
-            obj.location = Vector(target + dist * d)
+            obj.location = Vector(target + spec.distance_m * d)
             obj.rotation_euler = Vector(-d).to_track_quat("-Z", "Y").to_euler()
         self._light_level = sum(self._irradiance(l) for l in lights)
 
     @staticmethod
     def _irradiance(light) -> float:
         """Rough irradiance (W/m^2) a light gives the face, for the auto exposure."""
-        kind = str(_get(light, "kind", "area")).lower()
-        cos_el = max(0.2, math.cos(math.radians(float(_get(light, "azimuth_deg", 0.0)))))
-        if kind == "sun":
-            return float(_get(light, "strength", 2.0)) * cos_el
-        d = float(_get(light, "distance_m", 1.2))
-        return float(_get(light, "power_w", 80.0)) / (4 * math.pi * d * d) * cos_el
+        # (the cosine is of the azimuth, as the exposures were judged with; not of the elevation)
+        cos_el = max(0.2, math.cos(math.radians(light.azimuth_deg)))
+        if isinstance(light, SunLight):
+            return light.strength * cos_el
+        d = light.distance_m
+        return light.power_w / (4 * math.pi * d * d) * cos_el
 
     def set_exposure(self, world_strength: float) -> float:
         """Auto exposure, as a camera would: bright scenes are brought down to a normal level in
@@ -389,50 +361,42 @@ class FaceScene:
         """texture | image: a plane behind the head (plus a flat ambient world); hdri: the
         environment map, rotated; sky: a physical sky. ``blur`` opens the aperture (focus stays
         on the eyes) so the background defocuses as with a shallow depth of field."""
-        kind = str(_get(bg, "kind", "texture"))
         world = self.mats["world"]
         wt = world.node_tree
-        strength = float(_get(bg, "world_strength", 0.4))
-        self.backdrop.hide_render = kind in ("hdri", "sky")
-        if kind == "hdri":
-            wt.nodes["env_tex"].image = self._image(_get(bg, "path"))
-            wt.nodes["env_map"].inputs["Rotation"].default_value = (0.0, 0.0, math.radians(float(_get(bg, "rotation_deg", 0.0))))
+        strength = bg.world_strength
+        self.backdrop.hide_render = isinstance(bg, (HdriBackground, SkyBackground))
+        if isinstance(bg, HdriBackground):
+            wt.nodes["env_tex"].image = self._image(bg.path)
+            wt.nodes["env_map"].inputs["Rotation"].default_value = (0.0, 0.0, math.radians(bg.rotation_deg))
             materials.set_world_source(world, "hdri")
-            strength = float(_get(bg, "strength", 1.0)) * strength
-        elif kind == "sky":
-            compat.setup_sky(wt.nodes["sky_tex"], elevation_deg=float(_get(bg, "sun_elevation_deg", 30.0)),
-                             rotation_deg=float(_get(bg, "sun_rotation_deg", 0.0)),
-                             air=float(_get(bg, "air_density", 1.0)), dust=float(_get(bg, "dust_density", 1.0)))
+            strength = bg.strength * strength
+        elif isinstance(bg, SkyBackground):
+            compat.setup_sky(wt.nodes["sky_tex"], elevation_deg=bg.sun_elevation_deg, rotation_deg=bg.sun_rotation_deg,
+                             air=bg.air_density, dust=bg.dust_density)
             materials.set_world_source(world, "sky")
             # The physical sky is in daylight units; this keeps it in the range of the lamps.
-            strength = SKY_EXPOSURE * float(_get(bg, "strength", 0.5)) * strength
-        elif kind in ("texture", "image"):
+            strength = SKY_EXPOSURE * bg.strength * strength
+        else:  # texture or image: a backdrop plane
             materials.set_world_source(world, "ambient")
-            behind = float(_get(bg, "distance_m", 0.8))
+            behind = bg.distance_m
             self.backdrop.location = Vector((0.0, behind, 0.0))
             # big enough to fill the frame at any focal length / offset the sampler draws
             half = (behind + self.cam_distance) * self.camera.data.sensor_width / self.camera.data.lens
             self.backdrop.scale = (half, 1.0, half)
             bd = self.mats["backdrop"]
-            bd.node_tree.nodes["bg_is_image"].outputs[0].default_value = 1.0 if kind == "image" else 0.0
+            is_image = isinstance(bg, ImageBackground)
+            bd.node_tree.nodes["bg_is_image"].outputs[0].default_value = 1.0 if is_image else 0.0
             bd.node_tree.nodes["bg_emission"].inputs["Strength"].default_value = min(1.0, 0.3 + strength)
-            if kind == "image":
-                materials.set_backdrop_image(bd, self._image(_get(bg, "path")), bool(_get(bg, "flip", False)),
-                                             float(_get(bg, "zoom", 1.0)), float(_get(bg, "pan_x", 0.0)),
-                                             float(_get(bg, "pan_y", 0.0)))
+            if is_image:
+                materials.set_backdrop_image(bd, self._image(bg.path), bg.flip, bg.zoom, bg.pan_x, bg.pan_y)
             else:
-                ca, cb = _get(bg, "colour_a", (0.2, 0.2, 0.25)), _get(bg, "colour_b", (0.55, 0.5, 0.45))
-                bd.node_tree.nodes["bg_colour_a"].outputs[0].default_value = (*[float(c) for c in ca[:3]], 1.0)
-                bd.node_tree.nodes["bg_colour_b"].outputs[0].default_value = (*[float(c) for c in cb[:3]], 1.0)
-                materials.set_backdrop_texture(bd, str(_get(bg, "texture_kind", "noise")),
-                                               float(_get(bg, "texture_scale", 6.0)), float(_get(bg, "detail", 2.0)),
-                                               float(_get(bg, "distortion", 0.0)), int(_get(bg, "seed", 0)))
-        else:
-            raise ValueError(f"background.kind: must be texture, image, hdri or sky; got {kind!r}")
-        compat.set_world_sampling(world, importance=kind in ("hdri", "sky"))
+                bd.node_tree.nodes["bg_colour_a"].outputs[0].default_value = (*bg.colour_a, 1.0)
+                bd.node_tree.nodes["bg_colour_b"].outputs[0].default_value = (*bg.colour_b, 1.0)
+                materials.set_backdrop_texture(bd, bg.texture_kind, bg.texture_scale, bg.detail, bg.distortion, bg.seed)
+        compat.set_world_sampling(world, importance=isinstance(bg, (HdriBackground, SkyBackground)))
         wt.nodes["world_bg"].inputs["Strength"].default_value = strength
         self.set_exposure(strength)
-        blur = float(_get(bg, "blur", 0.0))
+        blur = bg.blur
         dof = self.camera.data.dof
         dof.use_dof = blur > 0.05 and self.render_info["engine"] != "BLENDER_WORKBENCH"
         dof.focus_distance = self.cam_distance
@@ -445,9 +409,7 @@ class FaceScene:
         c_face = f * f * 0.03 / ((d - 0.03) * (d - f)) * px
         dof.aperture_fstop = float(max(1.2, c_face / max(0.5 * blur, 1e-3)))
 
-    def _image(self, path):
-        if not path:
-            raise ValueError("background: kind needs a 'path' to an image/HDRI file")
+    def _image(self, path: str):
         if path not in self._image_cache:
             # Keep a few images only: a long run over a big folder must not grow memory.
             if len(self._image_cache) >= 8:
@@ -492,19 +454,20 @@ class FaceScene:
         mw = np.array(self.head.matrix_world)
         return verts @ mw[:3, :3].T + mw[:3, 3]
 
-    def camera_params(self) -> dict:
-        """The current frame's Blender camera as annotate.Camera fields (annotate projects exactly
-        as Blender renders: sensor fit, shift, pixel-corner origin)."""
+    def camera_params(self) -> annotate.Camera:
+        """The current frame's Blender camera (annotate projects exactly as Blender renders:
+        sensor fit, shift, pixel-corner origin)."""
         r = self.scene.render
         cam = self.camera.data
-        return {"matrix_world": np.array(self.camera.matrix_world), "lens_mm": cam.lens,
-                "width": r.resolution_x, "height": r.resolution_y, "sensor_width_mm": cam.sensor_width,
-                "sensor_height_mm": cam.sensor_height, "sensor_fit": cam.sensor_fit,
-                "shift_x": cam.shift_x, "shift_y": cam.shift_y}
+        return annotate.Camera(matrix_world=np.array(self.camera.matrix_world), lens_mm=cam.lens,
+                               width=r.resolution_x, height=r.resolution_y, sensor_width_mm=cam.sensor_width,
+                               sensor_height_mm=cam.sensor_height, sensor_fit=cam.sensor_fit,
+                               shift_x=cam.shift_x, shift_y=cam.shift_y)
 
     def set_eye_region_border(self, labels: dict):
         """Render only a box around both eyes' landmarks (+ a margin of the eye width, and at least
-        the trainer's 48x48 crop square of each eye): the rest of the frame stays black, the image keeps its full size so the landmarks stay valid."""
+        the largest crop square the trainer may take of each eye, render.eye_region_crop_scale):
+        the rest of the frame stays black, the image keeps its full size so the landmarks stay valid."""
         r = self.scene.render
         w, h = r.resolution_x, r.resolution_y
         pts = np.array([(labels[f"{e}_{k}_x"], labels[f"{e}_{k}_y"]) for e in EYES
@@ -513,17 +476,14 @@ class FaceScene:
                                labels[f"{e}_outer_y"] - labels[f"{e}_inner_y"]) for e in EYES)
         x0, y0 = pts.min(axis=0) - EYE_REGION_MARGIN * width
         x1, y1 = pts.max(axis=0) + EYE_REGION_MARGIN * width
-        # ...and at least the trainer's crop square (trainer.crops: side EYE_CROP_SCALE x corner
-        # distance, centred on the corners, rotated with them): with the lids closed the lid
-        # points collapse and the landmark box alone left black rows in closed-eye crops.
+        # ...and at least the trainer's crop square (manifests.eye_crop): with the lids closed the
+        # lid points collapse and the landmark box alone left black rows in closed-eye crops.
         for e in EYES:
-            o = np.array([labels[f"{e}_outer_x"], labels[f"{e}_outer_y"]])
-            i = np.array([labels[f"{e}_inner_x"], labels[f"{e}_inner_y"]])
-            d = i - o
-            half = 0.5 * EYE_CROP_SCALE * (abs(d[0]) + abs(d[1])) + 1.0  # axis-aligned extent of the rotated square
-            c = (o + i) / 2
-            x0, y0 = min(x0, c[0] - half), min(y0, c[1] - half)
-            x1, y1 = max(x1, c[0] + half), max(y1, c[1] + half)
+            bx0, by0, bx1, by1 = eye_crop.crop_square_bounds(
+                (labels[f"{e}_outer_x"], labels[f"{e}_outer_y"]), (labels[f"{e}_inner_x"], labels[f"{e}_inner_y"]),
+                self.cfg.render.eye_region_crop_scale, pad_px=1.0)
+            x0, y0 = min(x0, bx0), min(y0, by0)
+            x1, y1 = max(x1, bx1), max(y1, by1)
         r.use_border = True
         r.use_crop_to_border = False
         r.border_min_x = float(np.clip(x0 / w, 0, 1))
@@ -531,7 +491,7 @@ class FaceScene:
         r.border_min_y = float(np.clip(1 - y1 / h, 0, 1))  # Blender's border y is bottom-up
         r.border_max_y = float(np.clip(1 - y0 / h, 0, 1))
 
-    def render_to(self, path: str) -> tuple:
+    def render_frame_png(self, path: str) -> tuple:
         """Render the current frame and write PNG ``path`` (temp name + rename). Returns
         (render_seconds, write_seconds)."""
         t0 = time.perf_counter()
@@ -545,46 +505,41 @@ class FaceScene:
     def frame_labels(self, verts: np.ndarray, fs) -> dict:
         """Per-eye manifest columns of the frame just posed, from the posed vertices (moved into
         the world by the head's own matrix) and the camera the frame renders with."""
-        from . import annotate
-
         world = self.world_points(verts)
         return annotate.frame_labels(self.model, world, self.camera_params(), self.neutral_aperture,
-                                     phase=_get(fs, "phase"), blink_id=_get(fs, "blink_id"))
+                                     phase=fs.phase, blink_id=fs.blink_id)
 
     def render_clip(self, spec, frame_dir: str) -> list:
         """Render every frame of ``spec`` into ``frame_dir/<t:04d>.png``; one label dict per frame.
 
         Per-frame timings (pose+labels / render / PNG write) go to ``self.last_timings``."""
         os.makedirs(frame_dir, exist_ok=True)
-        identity = _get(spec, "identity")
-        key = repr(identity)
-        if key != self._identity_key:  # consecutive clips of one subject skip the identity work
-            self.set_identity(identity, subject_seed=int(_get(identity, "seed", 0) or 0))
-            self._identity_key = key
-        resolution = _get(spec, "resolution", None) or _get(_get(self.cfg, "clip"), "resolution", (350, 350))
-        self.set_camera(_get(spec, "camera"), resolution)
-        self.set_lights(_get(spec, "lights"))
-        self.set_background(_get(spec, "background"))
+        if spec.render != self.render_spec:  # a clip row carries its own render settings
+            self._configure_render(spec.render)
+        if spec.identity != self._identity:  # consecutive clips of one subject skip the identity work
+            self.set_identity(spec.identity)
+            self._identity = spec.identity
+        self.set_camera(spec.camera, spec.resolution)
+        self.set_lights(spec.lights)
+        self.set_background(spec.background)
         if self.render_info["engine"] == "CYCLES":
             # Fixed per clip: re-rendering a clip gives the same pixels; frames of a clip share
             # the noise pattern like a real sensor's fixed-pattern noise would not, but it keeps
             # label-only changes (one eye closing) visible as the only pixel change.
-            self.scene.cycles.seed = int(_get(spec, "clip_index", 0) or 0) % 2 ** 31
+            self.scene.cycles.seed = spec.clip_index % 2 ** 31
         self.scene.render.use_border = False
-        n_frames = int(_get(spec, "n_frames"))
         rows, timings = [], []
-        for t in range(n_frames):
+        for t in range(spec.n_frames):
             t0 = time.perf_counter()
             fs = spec.frame_state(t)
-            head = (_get(fs, "head_yaw", 0.0), _get(fs, "head_pitch", 0.0), _get(fs, "head_roll", 0.0))
-            gaze = (_get(fs, "gaze_yaw", 0.0), _get(fs, "gaze_pitch", 0.0))
-            shake = tuple(_get(fs, "camera_shake", None) or (0.0, 0.0, 0.0))
-            verts = self.set_frame(_get(fs, "units", {}), head, gaze, shake)
+            head = (fs.head_yaw, fs.head_pitch, fs.head_roll)
+            gaze = (fs.gaze_yaw, fs.gaze_pitch)
+            verts = self.set_frame(fs.units, head, gaze, fs.camera_shake)
             labels = self.frame_labels(verts, fs)
-            if self.eye_region:
+            if self.render_spec.eye_region:
                 self.set_eye_region_border(labels)
             t1 = time.perf_counter()
-            t_render, t_write = self.render_to(os.path.join(frame_dir, f"{t:04d}.png"))
+            t_render, t_write = self.render_frame_png(os.path.join(frame_dir, f"{t:04d}.png"))
             row = {"frame": t, "width": self.scene.render.resolution_x, "height": self.scene.render.resolution_y,
                    "head_yaw": float(head[0]), "head_pitch": float(head[1]), "head_roll": float(head[2]),
                    "gaze_yaw": float(gaze[0]), "gaze_pitch": float(gaze[1])}

@@ -315,21 +315,8 @@ def _ordered_columns(rows: list[dict], schema_columns: list[str]) -> list[str]:
 
 def _schema_columns() -> tuple[list[str], list[str]]:
     """Column order of frames.csv and clips.csv from manifests/schema.py (stdlib only)."""
-    try:
-        from manifests import schema
-    except ImportError:
-        return [], []
-    def pick(*names):
-        for n in names:
-            v = getattr(schema, n, None)
-            if v:
-                return [c if isinstance(c, str) else getattr(c, "name", str(c)) for c in v]
-        return []
-    frames = pick("FRAME_COLUMNS", "FRAMES_COLUMNS", "FRAME_REQUIRED", "FRAMES_REQUIRED")
-    frames += [c for c in pick("FRAME_OPTIONAL", "FRAMES_OPTIONAL") if c not in frames]
-    clips = pick("CLIP_COLUMNS", "CLIPS_COLUMNS", "CLIP_REQUIRED", "CLIPS_REQUIRED")
-    clips += [c for c in pick("CLIP_OPTIONAL", "CLIPS_OPTIONAL") if c not in clips]
-    return frames, clips
+    from manifests import schema
+    return list(schema.FRAME_COLUMNS), list(schema.CLIP_COLUMNS)
 
 
 def _csv_value(v):

@@ -41,6 +41,9 @@ FRAMES_CSV = "frames.csv"
 CLIPS_CSV = "clips.csv"
 FRAMES_DIR = "frames"
 VIDEOS_DIR = "videos"
+DATASET_CONFIG_JSON = "config.json"  # synthetic datasets: {"config", "seed", "versions"} (generator/writers.py)
+# Still-image files any tool here reads (frames, background photos, real-data folders); lower case.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 EYES = ("left", "right")
 PHASES = ("open", "closing", "closed", "opening")

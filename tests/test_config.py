@@ -7,7 +7,7 @@ import pytest
 
 from generator.args import argv_after_dashdash, build_parser, config_from_args
 from generator.config import ConfigError, GeneratorConfig, documented_defaults, load_config
-from generator.sampling.scene_params import expected_eye_width_px
+from generator.sampling.environment import CameraSpec, expected_eye_width_px
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,8 +37,8 @@ def test_demo_config_is_small_and_eyes_are_wide_enough():
     w = cfg.clip.resolution[0]
     assert w * cfg.clip.resolution[1] <= 160 * 160
     cam = cfg.camera  # worst case: farthest and widest
-    worst = {"distance_m": cam.distance_m[1], "focal_length_mm": cam.focal_length_mm[0],
-             "sensor_width_mm": cam.sensor_width_mm}
+    worst = CameraSpec(distance_m=cam.distance_m[1], focal_length_mm=cam.focal_length_mm[0],
+                       sensor_width_mm=cam.sensor_width_mm, offset_x=0.0, offset_y=0.0)
     assert expected_eye_width_px(worst, w) >= 24
 
 

@@ -216,11 +216,12 @@ def test_blink_never_crosses_the_lids_when_combined(model, neutral):
 
 
 def random_identity(rng):
+    """identity_vertices' keyword arguments: macros and face-detail sliders."""
     return {
-        "gender": rng.uniform(0, 1), "age": age_years_to_macro(rng.uniform(18, 80)),
-        "muscle": rng.uniform(0, 1), "weight": rng.uniform(0, 1), "height": rng.uniform(0, 1),
-        "proportions": rng.uniform(0, 1), "african": rng.uniform(0, 1), "asian": rng.uniform(0, 1),
-        "caucasian": rng.uniform(0, 1),
+        "macros": {"gender": rng.uniform(0, 1), "age": age_years_to_macro(rng.uniform(18, 80)),
+                   "muscle": rng.uniform(0, 1), "weight": rng.uniform(0, 1), "height": rng.uniform(0, 1),
+                   "proportions": rng.uniform(0, 1), "african": rng.uniform(0, 1), "asian": rng.uniform(0, 1),
+                   "caucasian": rng.uniform(0, 1)},
         "details": {"eyes/l-eye-height2-decr|incr": rng.uniform(-1, 1), "eyes/r-eye-height2-decr|incr": rng.uniform(-1, 1),
                     "eyes/l-eye-scale-decr|incr": rng.uniform(-1, 1), "eyes/r-eye-bag-decr|incr": rng.uniform(-1, 1),
                     "nose/nose-hump-decr|incr": rng.uniform(-1, 1), "head/head-oval": rng.uniform(0, 1)},
@@ -231,8 +232,8 @@ def test_identities_differ_and_every_identity_still_blinks_shut(model, neutral):
     rng = np.random.default_rng(3)
     for _ in range(5):
         ident = random_identity(rng)
-        iv = model.identity_vertices(ident)
-        assert np.array_equal(iv, model.identity_vertices(ident))  # deterministic
+        iv = model.identity_vertices(**ident)
+        assert np.array_equal(iv, model.identity_vertices(**ident))  # deterministic
         assert np.abs(iv - neutral).max() > 1e-3  # a different face
         assert np.allclose(model.eye_midpoint(iv), 0, atol=1e-9)
         for eye in ("left", "right"):
@@ -291,11 +292,13 @@ def test_bad_requests_name_what_is_wrong(model, neutral):
     with pytest.raises(FaceAssetError, match="eyeBlinkCenter"):
         model.pose_vertices(neutral, {"eyeBlinkCenter": 1.0})
     with pytest.raises(FaceAssetError, match="nose/nose-nonexistent-decr"):
-        model.identity_vertices({"details": {"nose/nose-nonexistent-decr|incr": -0.5}})
+        model.identity_vertices(details={"nose/nose-nonexistent-decr|incr": -0.5})
     with pytest.raises(FaceAssetError, match=r"eyes/l-eye-scale-decr\|incr.*\[-1, 1\]"):
-        model.identity_vertices({"details": {"eyes/l-eye-scale-decr|incr": 3.0}})
+        model.identity_vertices(details={"eyes/l-eye-scale-decr|incr": 3.0})
     with pytest.raises(FaceAssetError, match="identity.age"):
         model.identity_vertices({"age": float("nan")})
+    with pytest.raises(FaceAssetError, match="identity.age_years: not a macro"):
+        model.identity_vertices({"age_years": 30.0})  # no aliases: the macro is "age"
     with pytest.raises(ValueError, match="eye must be"):
         model.aperture(neutral, "L")
 
@@ -331,11 +334,11 @@ def test_config_detail_sliders_exist_in_the_asset_and_keep_blinks_shut(model):
         model.detail_weights({name: 0.5})
     rng = np.random.default_rng(11)
     for _ in range(4):
-        ident = {k: rng.uniform() for k in ("gender", "muscle", "weight", "height", "proportions",
-                                             "african", "asian", "caucasian")}
-        ident["age"] = age_years_to_macro(rng.uniform(20, 70))
-        ident["details"] = {n: float(np.clip(rng.normal(0, 0.3), -1 if "|" in n else 0, 1)) for n in DEFAULT_DETAIL_TARGETS}
-        iv = model.identity_vertices(ident)
+        macros = {k: rng.uniform() for k in ("gender", "muscle", "weight", "height", "proportions",
+                                              "african", "asian", "caucasian")}
+        macros["age"] = age_years_to_macro(rng.uniform(20, 70))
+        details = {n: float(np.clip(rng.normal(0, 0.3), -1 if "|" in n else 0, 1)) for n in DEFAULT_DETAIL_TARGETS}
+        iv = model.identity_vertices(macros, details)
         closed = model.pose_vertices(iv, {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0})
         for eye in ("left", "right"):
             assert abs(model.aperture(closed, eye)) < 0.02e-3
@@ -351,7 +354,8 @@ def test_sampled_subjects_close_their_eyes(model):
 
     cfg = load_config(None, {})
     for subject in (0, 1, 2):
-        iv = model.identity_vertices(sample_identity(subject, cfg, subject))
+        ident = sample_identity(subject, cfg, subject)
+        iv = model.identity_vertices(ident.macros(), ident.details)
         closed = model.pose_vertices(iv, {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0})
         half = model.pose_vertices(iv, {"eyeBlinkLeft": 0.5, "eyeBlinkRight": 0.5})
         for eye in ("left", "right"):

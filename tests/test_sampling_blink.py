@@ -1,4 +1,4 @@
-"""Blink events and curves: physiology (DESIGN.md 5), phases, labels, rate model."""
+"""Blink events and curves: physiology (docs/design.md), phases, labels, rate model."""
 import numpy as np
 import pytest
 
@@ -63,7 +63,7 @@ def test_closing_faster_than_opening_measured_from_curves():
         assert 1.4 - 1e-9 <= opening_dur / closing_dur <= 2.0 + 1e-9
         ratio = v[t < peak].max() / -v[t > peak].min()
         ratios.append(ratio)
-        assert 1.38 <= ratio <= 1.49, ratio  # closing peak velocity 40-47% above opening (DESIGN 5)
+        assert 1.38 <= ratio <= 1.49, ratio  # closing peak velocity 40-47% above opening (design.md: physiology)
     assert 1.40 <= np.median(ratios) <= 1.47
 
 

@@ -45,8 +45,8 @@ def test_aspects_are_independent_streams():
     for a, b in zip(base, changed):
         assert a.blink_events == b.blink_events and a.head == b.head and a.camera == b.camera
         assert a.gaze == b.gaze and a.identity == b.identity and a.background == b.background
-        assert a.expressions["squint"] == b.expressions["squint"]  # one negative's change leaves the others
-    assert sum(bool(s.expressions["talking"]) for s in changed) > sum(bool(s.expressions["talking"]) for s in base)
+        assert a.expressions.squint == b.expressions.squint  # one negative's change leaves the others
+    assert sum((s.expressions.talking is not None) for s in changed) > sum((s.expressions.talking is not None) for s in base)
 
 
 def test_row_round_trip_through_csv_strings_is_exact():
@@ -71,6 +71,48 @@ def test_from_row_errors_name_clip_and_column():
         ClipSpec.from_row(missing)
     with pytest.raises(ValueError, match=r"column 'n_frames' must be int"):
         ClipSpec.from_row(dict(row, n_frames="13.5"))
+
+
+def _with(row, column, edit):
+    value = json.loads(row[column])
+    edit(value)
+    return dict(row, **{column: json.dumps(value)})
+
+
+def test_from_row_errors_name_the_key_inside_a_column():
+    row = sample_clip(CFG, 0).to_row()
+    cases = [
+        ("lights", lambda v: v[0].update(distance_m="far"), r"column 'lights'.*lights\[0\]\.distance_m: must be a number"),
+        ("lights", lambda v: v[0].update(kind="laser"), r"lights\[0\]\.kind: must be one of area, point, sun"),
+        ("camera", lambda v: v.pop("focal_length_mm"), r"camera\.focal_length_mm: missing"),
+        ("camera", lambda v: v.update(zoom=2.0), r"camera\.zoom: unknown key"),
+        ("background", lambda v: v.update(kind="image" if v["kind"] != "image" else "sky"), r"background\.\w+: (missing|unknown key)"),
+        ("render", lambda v: v.update(samples=4.5), r"render\.samples: must be an integer"),
+        ("expressions", lambda v: v.update(squint={"ramp_s": 0.1}), r"expressions\.squint\.episodes: missing"),
+    ]
+    for column, edit, message in cases:
+        with pytest.raises(ValueError, match=r"clips.csv clip 0000_0000000: .*" + message):
+            ClipSpec.from_row(_with(row, column, edit))
+
+
+def test_every_light_and_background_kind_round_trips(tmp_path):
+    (tmp_path / "photo.png").write_bytes(b"x")
+    (tmp_path / "sky.hdr").write_bytes(b"x")
+    cfg = load_config(None, {"background.kind_weights": {"texture": 1.0, "image": 1.0, "hdri": 1.0, "sky": 1.0},
+                             "background.image_dir": str(tmp_path), "background.hdri_dir": str(tmp_path),
+                             "lighting.count": [3, 3]})
+    specs = [sample_clip(cfg, i) for i in range(40)]
+    assert {s.background.KIND for s in specs} == {"texture", "image", "hdri", "sky"}
+    assert {light.KIND for s in specs for light in s.lights} == {"point", "area", "sun"}
+    for row, spec in zip(_csv_round_trip(specs), specs):
+        assert ClipSpec.from_row(row) == spec
+        assert json.loads(row["background"])["kind"] == spec.background.KIND == row["background_kind"]
+
+
+def test_render_settings_travel_with_the_clip():
+    cfg = load_config(None, {"render.eye_region": True, "render.samples": 7})
+    spec = ClipSpec.from_row(_csv_round_trip([sample_clip(cfg, 3)])[0])
+    assert (spec.render.eye_region, spec.render.samples, spec.render.engine) == (True, 7, "cycles")
 
 
 def test_frame_state_contract():
@@ -116,10 +158,10 @@ def test_hard_negatives_are_labelled_without_blinks():
         assert all(fs.units["eyeBlinkLeft"] == 0.0 for fs in states)
         assert max(fs.units["eyeSquintLeft"] for fs in states) > 0.0
         assert max(fs.units["jawOpen"] for fs in states) > 0.0
-        ld = spec.expressions["look_down"]
+        ld = spec.expressions.look_down
         t_on = [fs for fs in states if motion.envelope(ld, fs.time_s) == 1.0]
         for fs in t_on:  # fully looking down: the gaze is lowered by the sampled pitch (lids follow in the face model)
-            assert fs.gaze_pitch <= CFG.gaze.pitch_deg[1] + 1.0 - ld["pitch_deg"] + 1e-6
+            assert fs.gaze_pitch <= CFG.gaze.pitch_deg[1] + 1.0 - ld.pitch_deg + 1e-6
             assert fs.units["eyeLookDownLeft"] == 0.0  # never both gaze and eyeLook units: the eye would turn twice
 
 
@@ -129,7 +171,7 @@ def test_talking_oscillates_at_syllable_rate():
                              "negatives.episode_s": [5, 20]})
     for i in range(5):
         spec = sample_clip(cfg, i)
-        tk = spec.expressions["talking"]
+        tk = spec.expressions.talking
         jaw = np.array([spec.frame_state(t).units["jawOpen"] for t in range(spec.n_frames)])
         on = np.array([motion.envelope(tk, t / 60.0) == 1.0 for t in range(spec.n_frames)])
         if on.sum() < 90:
@@ -181,15 +223,15 @@ def test_lights_background_camera_ranges(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"x")
     cfg = load_config(None, {"background.kind_weights": {"image": 1.0}, "background.image_dir": str(tmp_path)})
     specs = _clips_with(cfg, 100)
-    assert {s.background["path"] for s in specs} == {str(tmp_path / "a.jpg"), str(tmp_path / "b.png")}
+    assert {s.background.path for s in specs} == {str(tmp_path / "a.jpg"), str(tmp_path / "b.png")}
     low = np.mean([s.low_light for s in specs])
     assert 0.03 < low < 0.35
     for s in specs:
         assert 1 <= len(s.lights) <= 3
         for light in s.lights:
-            assert light["kind"] in ("point", "area", "sun")
-            assert 2700 <= light["colour_temperature_k"] <= 6500 and max(light["rgb"]) == pytest.approx(1.0)
-        assert 0.35 <= s.camera["distance_m"] <= 0.6 and abs(s.camera["offset_x"]) <= 0.1
+            assert light.KIND in ("point", "area", "sun")
+            assert 2700 <= light.colour_temperature_k <= 6500 and max(light.rgb) == pytest.approx(1.0)
+        assert 0.35 <= s.camera.distance_m <= 0.6 and abs(s.camera.offset_x) <= 0.1
     json.dumps([s.to_row() for s in specs])  # everything is JSON-able
 
 
@@ -206,7 +248,7 @@ def test_frame_states_drive_the_face_model():
                              "blink.wink_probability": 0.0, "blink.multi_blink_probability": 0.0})
     for i in range(2):
         spec = sample_clip(cfg, i)
-        ident = model.identity_vertices(spec.identity)
+        ident = model.identity_vertices(spec.identity.macros(), spec.identity.details)
         neutral = model.aperture(ident, "left")
         ev = spec.blink_events[0]
         f = int(round(ev.peak_s * spec.fps))
@@ -325,8 +367,8 @@ def test_same_clips_on_another_cpu_code_path(venv_dump):
 def test_long_video_expressions_come_and_go():
     cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 30 * 600, "negatives.squint_probability": 1.0})
     spec = sample_clip(cfg, 0)
-    sq = spec.expressions["squint"]
-    assert len(sq["episodes"]) > 5
+    sq = spec.expressions.squint
+    assert len(sq.episodes) > 5
     on = np.array([motion.envelope(sq, t) for t in np.arange(0, 600, 0.5)])
     assert 0.1 < (on > 0.5).mean() < 0.7  # episodes of 2-20 s with ~30 s gaps, not the whole video
 
@@ -366,14 +408,14 @@ def test_long_video_frame_lookup_matches_full_evaluation():
 
 
 def test_video_blink_rate_follows_activity():
-    """Conversation raises the blink rate (26 vs 17/min), reading lowers it (4.5/min): DESIGN 5."""
+    """Conversation raises the blink rate (26 vs 17/min), reading lowers it (4.5/min): design.md: physiology."""
     cfg = load_config(None, {"clip.mode": "video", "clip.n_frames": 30 * 600, "negatives.talking_probability": 1.0,
                              "negatives.look_down_probability": 0.0, "negatives.episode_s": [20, 60],
                              "negatives.episode_gap_s": 40.0})
     on_rates, off_rates = [], []
     for i in range(6):
         spec = sample_clip(cfg, i)
-        tk = spec.expressions["talking"]
+        tk = spec.expressions.talking
         peaks = np.array([e.peak_s for e in spec.blink_events if 0 <= e.peak_s < spec.duration_s])
         grid = np.arange(0, spec.duration_s, 0.25)
         talking = np.array([motion.envelope(tk, t) > 0.5 for t in grid])

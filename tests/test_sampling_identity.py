@@ -6,9 +6,11 @@ import pytest
 
 from generator.config import GeneratorConfig, load_config
 from generator.sampling import sample_clip
-from generator.sampling.identity import (Identity, age_to_macro, sample_identity, slider_target_weights,
-                                         subject_for_clip, subject_seed_for)
-from generator.sampling.scene_params import expected_eye_width_px, kelvin_to_rgb, planckian_xy
+from generator.face_model import age_years_to_macro as age_to_macro
+from generator.sampling import from_json, to_json
+from generator.sampling.environment import expected_eye_width_px, kelvin_to_rgb, planckian_xy
+from generator.sampling.identity import (Identity, sample_identity, slider_target_weights, subject_for_clip,
+                                         subject_seed_for)
 
 CFG = GeneratorConfig()
 
@@ -20,7 +22,7 @@ def _people(n, cfg=CFG):
 def test_same_subject_seed_same_face_and_every_clip_of_a_subject_agrees():
     a = sample_identity(subject_seed_for(CFG, 7), CFG, 7)
     assert sample_identity(subject_seed_for(CFG, 7), CFG, 7) == a
-    assert Identity.from_dict(a.to_dict()) == a
+    assert from_json(Identity, to_json(a)) == a
     assert sample_identity(subject_seed_for(CFG, 8), CFG, 8) != a
     clips = [sample_clip(CFG, i) for i in (7, 107, 207)]  # n_subjects = 100: all subject 7
     assert all(c.subject_index == 7 and c.identity == a for c in clips)

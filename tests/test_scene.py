@@ -14,7 +14,8 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from generator.config import GeneratorConfig  # noqa: E402
-from generator.sampling import sample_clip  # noqa: E402
+from generator.sampling import (AreaLight, HdriBackground, ImageBackground, TextureBackground,  # noqa: E402
+                                 kelvin_to_rgb, sample_clip)
 
 EYE_COLUMNS = ["closure", "phase", "blink_id", "outer_x", "outer_y", "inner_x", "inner_y", "upper_x",
                "upper_y", "lower_x", "lower_y", "pupil_x", "pupil_y", "visible"]
@@ -67,6 +68,16 @@ def _spec(scene, index, n_frames, resolution):
     return spec
 
 
+def _framed(spec):
+    """The face centred and close (the pixel tests look at the eyes)."""
+    spec.camera = dataclasses.replace(spec.camera, distance_m=0.4, focal_length_mm=85.0, offset_x=0.0, offset_y=0.0)
+
+
+def _plain_backdrop(colour_a, colour_b):
+    return TextureBackground(blur=0.0, world_strength=0.3, distance_m=0.8, texture_kind="noise", texture_scale=5.0,
+                             colour_a=colour_a, colour_b=colour_b, detail=2.0, distortion=0.0, seed=0)
+
+
 def test_render_clip_writes_frames_and_rows(scene, tmp_path):
     spec = _spec(scene, 0, 2, (64, 48))
     rows = scene.render_clip(spec, str(tmp_path / "clip"))
@@ -110,11 +121,10 @@ def _box(row, eye, margin):
 
 def test_closing_left_eye_changes_only_left_eye_pixels_and_matches_labels(scene, tmp_path):
     spec = _spec(scene, 3, 2, (128, 128))
-    spec.camera.update(distance_m=0.4, focal_length_mm=85.0, offset_x=0.0, offset_y=0.0)
-    spec.lights = [{"kind": "area", "power_w": 80.0, "azimuth_deg": 20.0, "elevation_deg": 25.0,
-                    "distance_m": 1.2, "size_m": 0.5, "colour_temperature_k": 5500.0}]
-    spec.background = {"kind": "texture", "texture_kind": "noise", "texture_scale": 5.0, "world_strength": 0.3,
-                       "colour_a": [0.2, 0.3, 0.4], "colour_b": [0.5, 0.5, 0.45], "blur": 0.0}
+    _framed(spec)
+    spec.lights = (AreaLight(power_w=80.0, azimuth_deg=20.0, elevation_deg=25.0, distance_m=1.2, size_m=0.5,
+                             colour_temperature_k=5500.0, rgb=kelvin_to_rgb(5500.0)),)
+    spec.background = _plain_backdrop((0.2, 0.3, 0.4), (0.5, 0.5, 0.45))
     rows = scene.render_clip(_Controlled(spec, [{}, {"eyeBlinkLeft": 1.0}]), str(tmp_path / "wink"))
     open_, shut = rows
     assert open_["left_closure"] < 0.05 and open_["right_closure"] < 0.05
@@ -161,11 +171,11 @@ def _solid_image(path, rgb, fmt):
 @pytest.mark.parametrize("kind", ["image", "hdri"])
 def test_user_backgrounds_show_behind_the_head(scene, tmp_path, kind):
     if kind == "image":
-        bg = {"kind": "image", "path": _solid_image(tmp_path / "red.png", (0.9, 0.05, 0.05), "PNG"),
-              "world_strength": 0.5, "blur": 0.0}
+        bg = ImageBackground(path=_solid_image(tmp_path / "red.png", (0.9, 0.05, 0.05), "PNG"), world_strength=0.5,
+                             blur=0.0, distance_m=0.8, flip=False, zoom=1.0, pan_x=0.0, pan_y=0.0)
     else:
-        bg = {"kind": "hdri", "path": _solid_image(tmp_path / "green.hdr", (0.05, 0.9, 0.05), "HDR"),
-              "rotation_deg": 90.0, "strength": 1.0, "world_strength": 1.0, "blur": 0.0}
+        bg = HdriBackground(path=_solid_image(tmp_path / "green.hdr", (0.05, 0.9, 0.05), "HDR"), rotation_deg=90.0,
+                            strength=1.0, world_strength=1.0, blur=0.0, distance_m=0.8)
     spec = _spec(scene, 5, 1, (48, 48))
     spec.background = bg
     scene.render_clip(spec, str(tmp_path / kind))
@@ -177,29 +187,28 @@ def test_user_backgrounds_show_behind_the_head(scene, tmp_path, kind):
 
 def test_missing_background_file_is_a_clear_error(scene, tmp_path):
     spec = _spec(scene, 5, 1, (32, 32))
-    spec.background = {"kind": "image", "path": str(tmp_path / "nope.png"), "blur": 0.0}
+    spec.background = ImageBackground(path=str(tmp_path / "nope.png"), blur=0.0, world_strength=0.5, distance_m=0.8,
+                                      flip=False, zoom=1.0, pan_x=0.0, pan_y=0.0)
     with pytest.raises(FileNotFoundError, match="nope.png"):
         scene.render_clip(spec, str(tmp_path / "x"))
-    spec.background = {"kind": "marble"}
-    with pytest.raises(ValueError, match="background.kind"):
-        scene.render_clip(spec, str(tmp_path / "y"))
 
 
 def test_eye_region_frames_hold_the_whole_trainer_crop_of_a_closed_eye(scene, tmp_path):
     """Eye-region mode renders only a border around the eyes; the trainer's 48x48 crops of a
-    closed eye (lid points collapsed onto the lid line) must still lie inside it: no black rows."""
+    closed eye (lid points collapsed onto the lid line) must still lie inside it: no black rows.
+    The mode comes from the clip's own render settings (the scene was built for full frames)."""
     from trainer.crops import CropConfig, crop_boxes, crop_eye, read_image
 
     spec = _spec(scene, 3, 1, (128, 128))
-    spec.camera.update(distance_m=0.4, focal_length_mm=85.0, offset_x=0.0, offset_y=0.0)
-    spec.background = {"kind": "texture", "texture_kind": "noise", "texture_scale": 5.0, "world_strength": 0.3,
-                       "colour_a": [0.4, 0.4, 0.4], "colour_b": [0.6, 0.6, 0.6], "blur": 0.0}
-    scene.eye_region = True
+    _framed(spec)
+    spec.background = _plain_backdrop((0.4, 0.4, 0.4), (0.6, 0.6, 0.6))
+    assert not scene.render_spec.eye_region
+    spec.render = dataclasses.replace(spec.render, eye_region=True)
     try:
         rows = scene.render_clip(_Controlled(spec, [{"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}]),
                                  str(tmp_path / "shut"))
+        assert scene.render_spec.eye_region
     finally:
-        scene.eye_region = False
         scene.scene.render.use_border = False
     row = rows[0]
     assert row["left_closure"] > 0.95 and row["right_closure"] > 0.95

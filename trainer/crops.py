@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from manifests.eye_crop import DEFAULT_CROP_SCALE
+
 cv2.setNumThreads(1)  # crops are tiny; DataLoader workers give the parallelism
 
 
@@ -30,7 +32,7 @@ class FrameReadError(OSError):
 @dataclass(frozen=True)
 class CropConfig:
     size: int = 48            # output side in pixels: the paper's 48 x 48 crops
-    scale: float = 1.6        # side = scale x corner distance: eye + a little lid/brow context (looked at)
+    scale: float = DEFAULT_CROP_SCALE  # side = scale x corner distance (manifests/eye_crop.py)
     center: str = "corners"   # "corners" (still during blinks) or "landmarks" (corners + mid lids)
     rotate: bool = True       # level the corner line so head roll does not reach the model
     stabilize: int = 0        # centred moving average of the box over this many frames; 0 = off

@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from manifests import schema
+from manifests import eye_crop, schema
 from manifests.io import ManifestError, csv_line, read_clips, read_frames, resolve_column
 from trainer import cache as crop_cache
 from trainer.crops import CropConfig, FrameReadError, crop_boxes, crop_image_eyes, smooth_boxes
@@ -139,6 +139,7 @@ class EyeWindowDataset(Dataset):
         self.eyes = eyes
         base = crop or CropConfig()
         self.crop = CropConfig(**{**base.to_dict(), "size": int(crop_size)})
+        eye_crop.check_dataset_holds_crop(self.root, self.crop.scale)  # eye-region frames: black past the border
         self.augment = WindowAugment() if augment is True else (augment or None)
         self.seed, self.epoch = int(seed), 0
 

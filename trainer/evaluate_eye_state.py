@@ -2,8 +2,8 @@
 
     python -m trainer.evaluate_eye_state --checkpoint RUN/best.pt --root DIR --report FILE.json
 
-DIR holds images under folders named like Open/ and Closed/ (e.g. the Kaggle eye-state set in
-../shared/realdata/eye-state-kaggle/originalData; evaluation only, never training data). Each
+DIR holds images under folders named like Open/ and Closed/ (e.g. the eye-state set of
+docs/design.md: real data; evaluation only, never training data). Each
 image is scored as a still sequence by trainer.predict; the predicted closure is the score of
 "closed". Reported: AUROC of closure (threshold-free), accuracy / balanced accuracy at closure
 threshold 0.5 (fixed in advance: half closed), mean closure per class, and the AUROC of the blink

@@ -10,7 +10,7 @@ subject-disjoint train/val/test split from `manifests.split` (fixed seed), writt
 frames.csv/clips.csv atomically (so `trainer.evaluate --split test` finds the same test set) and
 recorded in RUN/split.json. The test split is never read here: best.pt is chosen on validation.
 
-Loss (DESIGN.md 4, without the original's double softmax): w_cls x BCE-with-logits(blink_logit)
+Loss (docs/design.md: original work, without the original's double softmax): w_cls x BCE-with-logits(blink_logit)
 + w_closure x MSE(sigmoid(closure_logit), closure); frames with unknown closure are masked.
 
 RUN/ holds: config.json, split.json, metrics.csv (one row per epoch), steps.csv (one row per

@@ -39,7 +39,7 @@ from trainer.evaluate import EVENT_HIGH, EVENT_LOW
 from trainer.video import (CORNER_COLUMNS, EYES, FaceEyeDetector, VideoReadError, VideoWriter,
                            iter_video_frames, probe_video, track_landmarks)
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+from manifests.schema import IMAGE_EXTENSIONS  # noqa: E402  (one home for image file types)
 
 
 # ------------------------------------------------------------------------------ scoring

@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-EYES = ("left", "right")
+from manifests.schema import EYES
+
 CORNER_COLUMNS = [f"{e}_{p}_{a}" for e in EYES for p in ("outer", "inner") for a in "xy"]
 
 # Frontal-face proportions inside a Haar face box (fractions of its width / height): eye centres

@@ -1,4 +1,4 @@
-"""Blink events and the lid-closure curves they make (pure numpy; DESIGN.md section 5).
+"""Blink events and the lid-closure curves they make (pure numpy; docs/design.md: physiology).
 
 One event = closing (about 100 ms), a closed hold (0-300 ms), opening (1.4-2x longer than the
 closing). Curves are C1-smooth: closing is a raised cosine; opening is a raised cosine on a
@@ -11,12 +11,14 @@ eye a few ms late; a wink has one eye at amplitude 0.
 Time is clip time in seconds: frame t is at t / fps. The peak of an event is the centre of its
 closed hold; a clip's blink label is 1 when a peak (either eye) rounds to a frame of the clip.
 """
-from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
 
 import numpy as np
 
-EYES = ("left", "right")
+from manifests.schema import EYES
+
+from .draw import uniform as _uniform
 _K_CLOSING = np.pi / 2  # peak velocity of the raised cosine, in amplitude / duration
 
 
@@ -79,11 +81,6 @@ class BlinkEvent:
         eyes = [e for e in EYES if self.amplitude(e) > 0] or list(EYES)
         return min(self.start_s(e) for e in eyes), max(self.end_s(e) for e in eyes)
 
-    def peak_velocity_ratio(self) -> float:
-        """Closing peak lid velocity / opening peak lid velocity (both in amplitude per second)."""
-        k_open = float(np.interp(self.opening_warp, _WARP_P, _WARP_K))
-        return (_K_CLOSING / self.closing_s) / (k_open / self.opening_s)
-
     # -- curves
     def curve(self, eye: str, t) -> np.ndarray:
         """eyeBlink weight of this event at times ``t`` (s): 0 outside, up to the amplitude."""
@@ -121,18 +118,6 @@ class BlinkEvent:
         code[(t >= h0 - eps) & (t <= h1 + eps)] = 2
         return code
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "BlinkEvent":
-        return cls(blink_id=int(d["blink_id"]), peak_s=float(d["peak_s"]), closing_s=float(d["closing_s"]),
-                   closed_s=float(d["closed_s"]), opening_s=float(d["opening_s"]),
-                   opening_warp=float(d["opening_warp"]), amplitude_left=float(d["amplitude_left"]),
-                   amplitude_right=float(d["amplitude_right"]), lag_right_s=float(d["lag_right_s"]),
-                   partial=bool(d.get("partial", False)), wink=bool(d.get("wink", False)),
-                   drowsy=bool(d.get("drowsy", False)))
-
 
 PHASE_NAMES = ("open", "closing", "closed", "opening")
 
@@ -146,10 +131,6 @@ def eye_curve(events: List[BlinkEvent], eye: str, t) -> np.ndarray:
     for ev in events:
         out += ev.curve(eye, t)
     return np.clip(out, 0.0, 1.0)
-
-
-def frame_times(n_frames: int, fps: float) -> np.ndarray:
-    return np.arange(n_frames, dtype=float) / float(fps)
 
 
 def frame_curve(events: List[BlinkEvent], eye: str, frames, fps: float, subsamples: int = 1,
@@ -202,11 +183,6 @@ def cut_event(events: List[BlinkEvent], n_frames: int, fps: float) -> int:
 
 
 # ---------------------------------------------------------------------------- sampling
-
-def _uniform(rng: np.random.Generator, lo_hi) -> float:
-    lo, hi = float(lo_hi[0]), float(lo_hi[1])
-    return lo if hi <= lo else float(rng.uniform(lo, hi))
-
 
 def _truncated_exponential(rng: np.random.Generator, mean: float, lo: float, hi: float) -> float:
     """Exponential with ``mean`` (before truncation) restricted to [lo, hi], by inverse CDF."""
@@ -340,11 +316,3 @@ def sample_rate_events(rng: np.random.Generator, bcfg, duration_s: float, rate_p
             break
         ev = nxt
     return _renumber(events)
-
-
-def events_to_json(events: List[BlinkEvent]) -> List[Dict]:
-    return [ev.to_dict() for ev in events]
-
-
-def events_from_json(items) -> List[BlinkEvent]:
-    return [BlinkEvent.from_dict(d) for d in items]

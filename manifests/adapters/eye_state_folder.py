@@ -20,7 +20,6 @@ from manifests.adapters.common import (AdapterError, clips_table, crop_eye_row, 
                                        frames_table, read_image_bgr, store_frame, write_dataset)
 
 CLASS_CLOSURE = {"open": 0.0, "closed": 1.0}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 EYE = "left"  # the side of a lone crop is unknown; one side keeps one sample per image
 
 
@@ -46,7 +45,7 @@ def convert(src, out) -> Path:
     frames, clips, taken = [], [], set()
     with dataset_output(out) as tmp:
         for cls, folder in found.items():
-            images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            images = sorted(p for p in folder.iterdir() if p.suffix.lower() in schema.IMAGE_EXTENSIONS)
             for path in images:
                 img = read_image_bgr(path)
                 h, w = img.shape[:2]

@@ -36,7 +36,6 @@ from manifests.adapters.common import (AdapterError, clips_table, crop_eye_row, 
                                        frames_table, read_image_bgr, save_png, write_dataset)
 
 SIDE_TO_EYE = {"zuo": "right", "you": "left"}  # image side -> subject's eye
-IMAGE_SUFFIXES = {".bmp", ".png", ".jpg", ".jpeg"}
 LABEL_FILES = {"train": "train_data.json", "test": "test_data.json"}
 NEGATIVE_NAMES = {"non blink", "non-blink", "nonblink", "non_blink", "non-eyeblink", "non eyeblink"}
 POSITIVE_NAMES = {"blink", "eyeblink"}
@@ -102,7 +101,7 @@ def convert(src, out, window: int = 13) -> Path:
             subject = _safe(folder)
             for side, eye in SIDE_TO_EYE.items():
                 eye_dir = seq_dir / side
-                files = sorted((p for p in eye_dir.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES),
+                files = sorted((p for p in eye_dir.glob("*") if p.suffix.lower() in schema.IMAGE_EXTENSIONS),
                                key=_frame_number) if eye_dir.is_dir() else []
                 if not files:
                     missing.append(f"{folder}/{window}/{side}")
