@@ -2,8 +2,9 @@
 
 `decode_blinks(closure_by_eye, times_s, cfg)`:
 1. per eye, closure is taken relative to a local open baseline (a centred running median
-   several blink-lengths long), so a held narrowing (squint, smile, lowered gaze) raises the
-   baseline instead of looking like a closure;
+   several blink-lengths long), as the fraction of the remaining aperture that closes, so a
+   held narrowing (squint, smile, lowered gaze) raises the baseline instead of looking like a
+   closure;
 2. hysteresis on that relative closure (`high` starts, `low` ends an event), at least
    `min_frames` frames;
 3. an event must reopen within `max_duration_s` (a held closure is not a blink) and must
@@ -63,12 +64,20 @@ class BlinkEvent:
     per_eye: tuple                # ((eye, start, end), ...) of the eyes' own events
 
 
+# Least remaining aperture a relative closure is divided by: from eyes held nearly shut, lid
+# noise is not magnified into blinks.
+MIN_REMAINING_APERTURE = 0.25
+
+
 def relative_closure(closure: np.ndarray, fps: float, cfg: EventConfig) -> np.ndarray:
-    """closure minus its centred running median (NaN frames ignored; NaN stays NaN)."""
+    """The fraction of the local open aperture that closes: (c - b) / (1 - b), b the centred
+    running median of the closure c (NaN frames ignored; NaN stays NaN). A full blink from eyes
+    narrowed by a smile reaches 1 like one from wide-open eyes; the narrowing itself, held
+    longer than a blink, moves b and never does."""
     c = pd.Series(np.asarray(closure, float))
     win = max(3, int(round(cfg.baseline_blinks * cfg.max_duration_s * fps)) | 1)
     base = c.rolling(win, center=True, min_periods=1).median()
-    return (c - base).to_numpy()
+    return ((c - base) / np.maximum(1.0 - base, MIN_REMAINING_APERTURE)).to_numpy()
 
 
 def _eye_events(rel: np.ndarray, times_s: np.ndarray, cfg: EventConfig) -> list[tuple[int, int]]:
