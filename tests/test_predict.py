@@ -198,3 +198,22 @@ def test_model_on_a_real_face_video_with_facemesh(trained, tmp_path):
     drift = np.abs(np.diff(table.loc[~gone, "right_outer_x"].to_numpy()))
     assert np.median(drift) < 3
     assert probe_video(tmp_path / "out" / "overlay.mp4")["width"] == 640
+
+
+@pytest.mark.parametrize("name", ["blinkformer_tiny", "blinkformer_cnn_tiny"])
+def test_frames_encoded_once_give_the_models_own_outputs(name):
+    """The video fast path (each frame encoded once, windows share the tokens) = model(windows)."""
+    import torch
+
+    from trainer.models import create_model
+    from trainer.predict import blinkformer_windows, score_windows
+
+    torch.manual_seed(0)
+    model = create_model(name, crop_size=48, window=5).eval()
+    crops = np.random.default_rng(0).integers(0, 256, (12, 3, 48, 48), dtype=np.uint8)
+    starts = np.array(window_starts(12, 5, 2))
+    idx = np.clip(starts[:, None] + np.arange(5)[None], 0, 11)
+    prob_ref, clos_ref = score_windows(model, crops[idx], batch_size=3)
+    prob, clos = blinkformer_windows(model, crops, starts, batch_size=3)
+    np.testing.assert_allclose(prob, prob_ref, atol=1e-5)
+    np.testing.assert_allclose(clos, clos_ref, atol=1e-5)

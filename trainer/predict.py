@@ -74,6 +74,37 @@ def window_starts(n: int, window: int, stride: int) -> list[int]:
     return starts
 
 
+def _is_blinkformer(model) -> bool:
+    from trainer.models.blinkformer import BlinkFormer
+
+    return isinstance(model, BlinkFormer)
+
+
+@torch.no_grad()
+def blinkformer_windows(model, crops: np.ndarray, starts: np.ndarray, batch_size: int = 64,
+                        device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """BlinkFormer on all windows at once, each frame encoded ONCE: the frame encoder (flatten +
+    Linear, or the CNN) runs per frame, then the temporal blocks per window on the shared frame
+    tokens. The same computation as BlinkFormer.forward_tokens (test_predict checks it), T times
+    less frame encoding at stride 1: what makes a CNN frame encoder usable on video."""
+    frames = []
+    for i in range(0, len(crops), 4 * batch_size):
+        x = model.normalize(torch.from_numpy(np.ascontiguousarray(crops[i: i + 4 * batch_size]))[:, None].to(device))
+        frames.append(model.frame_embed(x.flatten(2))[:, 0] if model.cnn is None
+                      else model.frame_embed(model.cnn(x.flatten(0, 1))))
+    tokens = torch.cat(frames)
+    window = int(model.window)
+    idx = torch.from_numpy(np.clip(starts[:, None] + np.arange(window)[None], 0, len(crops) - 1))
+    probs, closures = [], []
+    for i in range(0, len(idx), batch_size):
+        t = tokens[idx[i: i + batch_size]]
+        x = torch.cat([model.cls_token.expand(len(t), -1, -1), t], dim=1) + model._pos_embed(window)
+        x = model.norm(model.blocks(model.pos_drop(x)))
+        probs.append(torch.sigmoid(model.blink_head(x[:, 0]).squeeze(-1).float()).cpu().numpy())
+        closures.append(torch.sigmoid(model.closure_head(x[:, 1:]).squeeze(-1).float()).cpu().numpy())
+    return np.concatenate(probs), np.concatenate(closures)
+
+
 def per_frame_scores(model, crops: np.ndarray, window: int, stride: int, batch_size: int = 64,
                      device="cpu") -> tuple[np.ndarray, np.ndarray]:
     """Crops of one eye [N,3,S,S] -> per-frame closure (mean over covering windows) and blink
@@ -81,8 +112,11 @@ def per_frame_scores(model, crops: np.ndarray, window: int, stride: int, batch_s
     last frame."""
     n = len(crops)
     starts = window_starts(n, window, stride)
-    idx = np.clip(np.asarray(starts)[:, None] + np.arange(window)[None], 0, n - 1)
-    prob, clos = score_windows(model, crops[idx], batch_size, device)
+    if _is_blinkformer(model) and int(model.window) == window:
+        prob, clos = blinkformer_windows(model, crops, np.asarray(starts), batch_size, device)
+    else:
+        idx = np.clip(np.asarray(starts)[:, None] + np.arange(window)[None], 0, n - 1)
+        prob, clos = score_windows(model, crops[idx], batch_size, device)
     closure_sum, count, blink = np.zeros(n), np.zeros(n), np.zeros(n)
     for w, s in enumerate(starts):
         e = min(s + window, n)
