@@ -215,18 +215,23 @@ def evaluate_videos(videos_dir: Path, labels: dict[str, VideoLabels], methods: l
 
 
 def markdown_table(report: pd.DataFrame) -> str:
-    wide = report.pivot(index="video", columns="method", values=["f1", "precision", "recall", "frame_auroc"])
+    """Per video and overall: TP/FP/FN, P/R/F1 (- where undefined: no labels and no detections)
+    and the frame AUROC, one column group per method."""
     methods = list(dict.fromkeys(report["method"]))
     order = [v for v in dict.fromkeys(report["video"]) if v != "ALL"] + ["ALL"]
-    head = "| video | labelled | " + " | ".join(f"{m} P / R / F1 | {m} AUROC" for m in methods) + " |"
-    lines = [head, "|" + "---|" * (2 + 2 * len(methods))]
+    fmt = lambda x, d: "-" if pd.isna(x) else f"{x:.{d}f}"  # noqa: E731
+    head = "| video | labelled | " + " | ".join(f"{m} TP/FP/FN | {m} P / R / F1 | {m} AUROC" for m in methods) + " |"
+    lines = [head, "|" + "---|" * (2 + 3 * len(methods))]
     for v in order:
-        lab = int(report.query("video == @v")["labelled"].iat[0])
+        rows = report[report["video"] == v].set_index("method")
         cells = []
         for m in methods:
-            cells.append(f"{wide.loc[v, ('precision', m)]:.2f} / {wide.loc[v, ('recall', m)]:.2f} / "
-                         f"{wide.loc[v, ('f1', m)]:.2f} | {wide.loc[v, ('frame_auroc', m)]:.3f}")
-        lines.append(f"| {'**ALL**' if v == 'ALL' else v} | {lab} | " + " | ".join(cells) + " |")
+            r = rows.loc[m]
+            defined = r["tp"] + r["fp"] + r["fn"] > 0
+            prf = " / ".join(fmt(r[k], 2) if defined else "-" for k in ("precision", "recall", "f1"))
+            cells.append(f"{int(r['tp'])}/{int(r['fp'])}/{int(r['fn'])} | {prf} | {fmt(r['frame_auroc'], 3)}")
+        name = "**ALL**" if v == "ALL" else v
+        lines.append(f"| {name} | {int(rows['labelled'].iloc[0])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -19,7 +19,10 @@ MediaPipe's normalised x, y times the image size is exactly that.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,11 +59,20 @@ class FaceFrame:
 
 def _import_mediapipe():
     os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ INFO/WARNING lines on stderr
+    # Loading mediapipe's bindings under protobuf >= 5 prints "AttributeError: 'MessageFactory'
+    # object has no attribute 'GetPrototype'" (a probe it makes and survives); keep users from
+    # reading it as a crash, pass anything else through.
+    captured = io.StringIO()
     try:
-        from mediapipe.python.solutions import face_detection, face_mesh
+        with contextlib.redirect_stderr(captured):
+            from mediapipe.python.solutions import face_detection, face_mesh
     except ImportError as e:  # pragma: no cover - set-up problem, named
         raise ImportError("trainer.landmarks needs mediapipe==0.10.21 (see README set-up: "
                           "pip install --no-deps mediapipe==0.10.21)") from e
+    finally:
+        rest = "".join(line for line in captured.getvalue().splitlines(True) if "GetPrototype" not in line)
+        if rest.strip():
+            sys.stderr.write(rest)
     return face_mesh, face_detection
 
 
