@@ -226,6 +226,13 @@ def track_video(video: str, crop_cfg: CropConfig | None = None, smooth: int = 5,
     source = np.asarray(sources, np.int8)
     if not (source > 0).any():
         raise VideoReadError(f"{video}: no face found in any of its {n} frames")
+    if crop_cfg is not None:  # frames with no eye box repeat the nearest cropped frame: a window
+        for eye in EYES:      # reaching into a gap sees a still eye, not a black square
+            have = np.flatnonzero(np.isfinite(np.stack(boxes[eye])).all(axis=1))
+            nearest = have[np.clip(np.searchsorted(have, np.arange(n)), 0, len(have) - 1)]
+            prev = have[np.clip(np.searchsorted(have, np.arange(n)) - 1, 0, len(have) - 1)]
+            nearest = np.where(np.abs(prev - np.arange(n)) <= np.abs(nearest - np.arange(n)), prev, nearest)
+            crops[eye] = [crops[eye][k] for k in nearest]
     return VideoTrack(points=np.stack(points), source=source, times_s=frame_times(times, info["fps"]),
                       fps=info["fps"], width=info["width"], height=info["height"],
                       max_faces=tracker.max_faces_seen if tracker is not None else 1,
