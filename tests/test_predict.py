@@ -217,3 +217,30 @@ def test_frames_encoded_once_give_the_models_own_outputs(name):
     prob, clos = blinkformer_windows(model, crops, starts, batch_size=3)
     np.testing.assert_allclose(prob, prob_ref, atol=1e-5)
     np.testing.assert_allclose(clos, clos_ref, atol=1e-5)
+
+
+def test_event_thresholds_are_calibrated_on_synthetic_validation_clips(trained, tmp_path, capsys):
+    from trainer.calibrate_events import GRID, choose_threshold, main as calibrate_main
+
+    data, ckpt = trained
+    out = tmp_path / "events.json"
+    assert calibrate_main(["--checkpoint", str(ckpt), "--data", str(data), "--out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["split"] == "val" and d["high"] in GRID and d["low"] == pytest.approx(d["high"] / 2)
+    assert d["f1"] == max(d["grid"].values()) and d["sequences"] > 0
+    # the choice itself: a closure that peaks at 0.45 is found only by thresholds below it
+    pred = np.zeros(30)
+    pred[10:14] = 0.45
+    r = choose_threshold([(pred, [(10, 14)])])
+    assert r["high"] <= 0.45 and r["f1"] == 1.0
+    # predict takes the file; a broken one is named
+    video = tmp_path / "clips.mp4"
+    truth = _video_from_clips(data, video, n_clips=1)
+    truth.to_csv(tmp_path / "landmarks.csv", index=False)
+    args = ["--checkpoint", str(ckpt), str(video), "--out", str(tmp_path / "p"), "--landmarks", str(tmp_path / "landmarks.csv")]
+    assert predict_main(args + ["--events", str(out)]) == 0
+    summary = json.loads((tmp_path / "p" / "events.json").read_text())
+    assert summary["events_config"]["high"] == d["high"]
+    (tmp_path / "bad.json").write_text("{}")
+    assert predict_main(args + ["--events", str(tmp_path / "bad.json")]) == 2
+    assert "bad.json" in capsys.readouterr().err

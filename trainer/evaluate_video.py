@@ -152,7 +152,8 @@ def plot_timeline(video: str, results: dict, labels: VideoLabels, path: Path) ->
 
 def evaluate_videos(videos_dir: Path, labels: dict[str, VideoLabels], methods: list[str], out: Path,
                     checkpoint: str | None = None, stride: int = 1, device: str = "cpu",
-                    progress: bool = False, names: list[str] | None = None) -> pd.DataFrame:
+                    progress: bool = False, names: list[str] | None = None,
+                    model_thresholds: tuple[float, float] | None = None) -> pd.DataFrame:
     from dataclasses import replace
 
     from trainer.ear import EAR_EVENTS
@@ -172,7 +173,7 @@ def evaluate_videos(videos_dir: Path, labels: dict[str, VideoLabels], methods: l
         track = track_video(str(path), crop_cfg, progress=progress)
         results = {}
         for m in methods:
-            cfg = model_event_config(ckpt) if m == "model" else EAR_EVENTS
+            cfg = model_event_config(ckpt, *(model_thresholds or (None, None))) if m == "model" else EAR_EVENTS
             res = analyse_track(track, m, model, stride, 64, device, cfg, str(path), checkpoint or "")
             results[m] = res
             write_csv(res.table, out / m / Path(name).stem / "closure.csv")
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", help="trained model (for --method model)")
     p.add_argument("--method", action="append", choices=["model", "ear"],
                    help="repeatable; default: model with --checkpoint, else ear")
+    p.add_argument("--events", help="the model's event thresholds JSON (trainer.calibrate_events, synthetic val data)")
     p.add_argument("--labelled-only", action="store_true", help="only the videos the labels name (default: every "
                    "video of the folder; one without labels has no blinks)")
     p.add_argument("--out", required=True)
@@ -273,8 +275,12 @@ def main(argv: list[str] | None = None) -> int:
         missing = [n for n in names if not (videos / n).is_file()]
         if missing:
             raise ValueError(f"{labels_path}: video(s) {missing[:3]} not found in {videos}")
+        thresholds = None
+        if a.events:
+            from trainer.calibrate_events import load_events_json
+            thresholds = load_events_json(a.events)
         report = evaluate_videos(videos, labels, methods, Path(a.out), a.checkpoint, a.stride, a.device,
-                                 a.progress, names)
+                                 a.progress, names, thresholds)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

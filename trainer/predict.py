@@ -449,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overlay", action="store_true", help="also write overlay.mp4 (decodes the video a second time)")
     p.add_argument("--image-fit", choices=["square", "corners"], default="square", help="(image folder)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--event-high", type=float, help="relative closure that makes an event (default: checkpoint's / EAR's)")
+    p.add_argument("--events", help="event thresholds JSON from trainer.calibrate_events (synthetic validation data)")
+    p.add_argument("--event-high", type=float, help="relative closure that makes an event (default: --events, the "
+                   "checkpoint's, or the trainer's 0.5; EAR: the paper's)")
     p.add_argument("--event-low", type=float, help="relative closure under which an event ends")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="auto: cuda if available, else cpu")
@@ -464,6 +466,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     try:
+        if a.events:
+            from trainer.calibrate_events import load_events_json
+            high, low = load_events_json(a.events)
+            a.event_high = high if a.event_high is None else a.event_high
+            a.event_low = low if a.event_low is None else a.event_low
         if os.path.isdir(a.input):
             if a.method != "model":
                 raise ValueError(f"{a.input}: an image folder is scored by the model only (--method model)")
