@@ -65,6 +65,13 @@ def test_command_scores_a_labelled_folder(tmp_path, capsys):
     assert (out / "plots" / "one.png").stat().st_size > 1000 and (out / "ear" / "one" / "events.csv").is_file()
     assert json.loads((out / "report.json").read_text())["methods"] == ["ear"]
     assert "| **ALL** |" in capsys.readouterr().out
+    # a video with no face anywhere: a warning, its labels count as missed, the rest is scored
+    write_video(videos / "blank.mp4", [np.full((48, 64, 3), 90, np.uint8)] * 5)
+    (videos / "blinks.csv").write_text("video,start,end,notes\none.mp4,12,14,\nblank.mp4,1,2,\n")
+    assert main(["--videos", str(videos), "--method", "ear", "--out", str(tmp_path / "eval2")]) == 0
+    assert "blank.mp4" in capsys.readouterr().err
+    report = pd.read_csv(tmp_path / "eval2" / "report.csv").set_index("video")
+    assert report.loc["blank.mp4", "fn"] == 1 and report.loc["ALL", "tp"] == 1 and report.loc["ALL", "fn"] == 1
     # a labels file naming a video that is not there: one line, exit 2
     (videos / "blinks.csv").write_text("video,start,end\nghost.mp4,1,2\n")
     assert main(["--videos", str(videos), "--method", "ear", "--out", str(out)]) == 2

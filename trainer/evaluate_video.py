@@ -159,6 +159,7 @@ def evaluate_videos(videos_dir: Path, labels: dict[str, VideoLabels], methods: l
     from trainer.ear import EAR_EVENTS
     from trainer.evaluate import checkpoint_crop_config, load_trained_model
     from trainer.predict import analyse_track, model_event_config, track_video
+    from trainer.video import VideoReadError
 
     names = names if names is not None else sorted(labels)
     model = ckpt = crop_cfg = None
@@ -170,7 +171,18 @@ def evaluate_videos(videos_dir: Path, labels: dict[str, VideoLabels], methods: l
     for name in names:
         path = videos_dir / name
         lab = labels.get(name, VideoLabels((), ()))
-        track = track_video(str(path), crop_cfg, progress=progress)
+        try:
+            track = track_video(str(path), crop_cfg, progress=progress)
+        except VideoReadError as e:  # unreadable, or no face anywhere: its blinks are all missed
+            print(f"warning: {e}; its {len(lab.blinks)} labelled blink(s) count as missed", file=sys.stderr)
+            for m in methods:
+                totals[m]["fn"] += len(lab.blinks)
+                p_, r_, f_ = metrics.precision_recall_f1(0, 0, len(lab.blinks))
+                rows.append(dict(video=name, method=m, frames=0, no_face_frames=0, faces_seen=0,
+                                 labelled=len(lab.blinks), dont_care=len(lab.dont_care), detected=0,
+                                 one_eye_events=0, tp=0, fp=0, fn=len(lab.blinks), precision=p_, recall=r_,
+                                 f1=f_, frame_auroc=float("nan")))
+            continue
         results = {}
         for m in methods:
             cfg = model_event_config(ckpt, *(model_thresholds or (None, None))) if m == "model" else EAR_EVENTS
