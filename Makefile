@@ -20,6 +20,8 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	# FaceMesh for real video, without its declared deps (see setup.cfg [video]): one OpenCV
+	$(PY) -m pip install --quiet --no-deps mediapipe==0.10.21
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -4,7 +4,7 @@
     python -m manifests merge OUT SHARD [SHARD ...]
     python -m manifests split DIR [--ratios 0.8 0.1 0.1] [--seed 0] [--out FILE]
     python -m manifests stats DIR [--json]
-    python -m manifests adapt eye-state|hust-lebw SRC OUT
+    python -m manifests adapt eye-state|hust-lebw|eyeblink8|synblink50k|rt-bene SRC OUT
 
 Problems are printed one per line as `file:line: column: message` (line = CSV line number,
 header = 1), so editors and CI logs can jump to them. Exit status: 0 ok, 1 validate found
