@@ -19,13 +19,19 @@ LAST. A clip exists exactly when its rows file exists; anything else for that cl
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
+import zlib
 from typing import Iterable
+
+from manifests import atomic
 
 CONFIG_FILE = "config.json"
 FRAMES_DIR = "frames"
@@ -45,19 +51,113 @@ class DatasetError(Exception):
     """A dataset directory cannot be written as asked (config mismatch, corrupt rows file...)."""
 
 
+class DiskFullError(DatasetError):
+    """No space (or quota) left: every further clip would fail too, so the run stops."""
+
+
+def os_error(path: str, e: OSError, doing: str = "cannot write") -> DatasetError:
+    """A one-line DatasetError naming the file; DiskFullError for ENOSPC/EDQUOT."""
+    where = getattr(e, "filename", None) or path
+    why = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return DiskFullError(f"{where}: {doing}: {why} (free space, then rerun the same command to resume)")
+    return DatasetError(f"{where}: {doing}: {why}")
+
+
 def _unique_suffix() -> str:
     # Host and pid: shards on several machines may share one dataset directory.
     return f"{socket.gethostname()}.{os.getpid()}"
 
 
 def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``: never half-written."""
-    tmp = f"{path}.tmp.{_unique_suffix()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically (manifests.atomic): never half-written."""
+    try:
+        atomic.write_text(path, text)
+    except OSError as e:
+        raise os_error(path, e) from e
+
+
+# --------------------------------------------------------------------------- frames
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Blender writes the render's date, render time and file name as text chunks: dropped, so the
+# same render gives the same file.
+PNG_METADATA_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"tIME")
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def verified_png(path: str) -> bytes:
+    """The bytes of PNG ``path`` without its metadata chunks, after checking that it decodes
+    completely: signature, every chunk's length and CRC, IHDR first, IEND last, and the zlib
+    image stream inflating to exactly the size IHDR says. Raises DatasetError naming the file.
+
+    Blender's PNG writer does not report a full disk: a frame can be cut short or 0 bytes long
+    while the render "succeeds". Standard library only (no image decoder in Blender's Python)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise os_error(path, e, "cannot read frame") from e
+
+    def bad(why):
+        return DatasetError(f"{path}: broken frame ({why}); the disk may be full")
+
+    if not data:
+        raise bad("0 bytes")
+    if not data.startswith(PNG_SIGNATURE):
+        raise bad("not a PNG file")
+    pos, kept, idat, ihdr = len(PNG_SIGNATURE), [PNG_SIGNATURE], [], None
+    while True:
+        if pos + 12 > len(data):
+            raise bad(f"cut short at byte {len(data)}, no IEND chunk")
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            raise bad(f"{ctype!r} chunk cut short at byte {len(data)}")
+        body = data[pos + 8:pos + 8 + length]
+        if zlib.crc32(ctype + body) != struct.unpack(">I", data[end - 4:end])[0]:
+            raise bad(f"CRC mismatch in the {ctype!r} chunk at byte {pos}")
+        if ihdr is None:
+            if ctype != b"IHDR" or length != 13:
+                raise bad("first chunk is not IHDR")
+            ihdr = struct.unpack(">IIBBBBB", body)
+        if ctype == b"IDAT":
+            idat.append(body)
+        if ctype not in PNG_METADATA_CHUNKS:
+            kept.append(data[pos:end])
+        pos = end
+        if ctype == b"IEND":
+            break
+    if pos != len(data):
+        raise bad(f"{len(data) - pos} bytes after IEND")
+    width, height, depth, colour, _, _, interlace = ihdr
+    if colour not in _PNG_CHANNELS or width == 0 or height == 0:
+        raise bad(f"bad IHDR {ihdr}")
+    inflate = zlib.decompressobj()
+    try:
+        pixels = inflate.decompress(b"".join(idat))
+    except zlib.error as e:
+        raise bad(f"image data does not inflate: {e}") from None
+    if not inflate.eof:
+        raise bad("image data cut short")
+    row_bytes = (width * _PNG_CHANNELS[colour] * depth + 7) // 8
+    if interlace == 0 and len(pixels) != height * (1 + row_bytes):
+        raise bad(f"image data holds {len(pixels)} bytes, {height * (1 + row_bytes)} expected")
+    return b"".join(kept)
+
+
+def seal_frame(path: str) -> None:
+    """Verify one rendered frame (``verified_png``), drop its metadata chunks, and fsync it."""
+    clean = verified_png(path)
+    try:
+        if os.path.getsize(path) != len(clean):
+            with open(path, "wb") as f:  # in the clip's temporary directory: nobody reads it yet
+                f.write(clean)
+        atomic.fsync_file(path)
+        if os.path.getsize(path) != len(clean):
+            raise DatasetError(f"{path}: frame is {os.path.getsize(path)} bytes after writing {len(clean)}")
+    except OSError as e:
+        raise os_error(path, e) from e
 
 
 # --------------------------------------------------------------------------- config.json
@@ -220,7 +320,17 @@ class ClipWriter:
         os.makedirs(self.frame_dir)
 
     def commit(self, frame_rows: list[dict], clip_row: dict, fps: float) -> dict:
-        """Make the clip visible. Returns the rows file's content."""
+        """Make the clip visible. Returns the rows file's content.
+
+        Every frame is checked to decode (``verified_png``) and fsynced, as are the video and the
+        rows, before the rows file (the commit marker) is renamed into place: a full disk or an
+        I/O error fails the clip with a DatasetError naming the file, and nothing is committed."""
+        try:
+            return self._commit(frame_rows, clip_row, fps)
+        except OSError as e:
+            raise os_error(self.frame_dir, e) from e
+
+    def _commit(self, frame_rows: list[dict], clip_row: dict, fps: float) -> dict:
         clip_id = self.clip_id
         n = len(frame_rows)
         missing = [f"{t:04d}.png" for t in range(n)
@@ -228,6 +338,9 @@ class ClipWriter:
         if n == 0 or missing:
             raise DatasetError(f"clip {clip_id}: renderer returned {n} rows but frames are missing "
                                f"in {self.frame_dir}: {missing[:5]}")
+        for t in range(n):
+            seal_frame(os.path.join(self.frame_dir, f"{t:04d}.png"))
+        atomic.fsync_dir(self.frame_dir)
         # clips.csv columns that frames.csv repeats on every frame (schema.CLIP_LEVEL_COLUMNS)
         clip_level = {k: clip_row[k] for k in ("subject_id", "fps", "width", "height", "blink", "split")
                       if clip_row.get(k) is not None}
@@ -246,25 +359,35 @@ class ClipWriter:
 
         if self.ffmpeg:
             write_clip_video(self.frame_dir, self._tmp_video, fps, self.ffmpeg)
+            if os.path.getsize(self._tmp_video) == 0:
+                raise DatasetError(f"{self._tmp_video}: ffmpeg wrote an empty video; the disk may be full")
+            atomic.fsync_file(self._tmp_video)
         final_frames = os.path.join(self.out, FRAMES_DIR, clip_id)
         os.makedirs(os.path.dirname(final_frames), exist_ok=True)
         if os.path.exists(final_frames):  # debris of a crash between rename and commit
             shutil.rmtree(final_frames)
         if self.keep_frames:
             os.rename(self.frame_dir, final_frames)
+            atomic.fsync_dir(os.path.dirname(final_frames))
         else:
             shutil.rmtree(self.frame_dir)
         if self.ffmpeg:
             os.makedirs(os.path.join(self.out, VIDEOS_DIR), exist_ok=True)
             os.replace(self._tmp_video, os.path.join(self.out, VIDEOS_DIR, f"{clip_id}.mp4"))
+            atomic.fsync_dir(os.path.join(self.out, VIDEOS_DIR))
 
         content = {"clip": clip, "frames": frames}
-        with open(self._tmp_rows, "w", encoding="utf-8") as f:
-            json.dump(content, f, default=_json_default)
-            f.flush()
-            os.fsync(f.fileno())
+        text = json.dumps(content, default=_json_default)
+        try:
+            with open(self._tmp_rows, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise os_error(self._tmp_rows, e) from e
         os.makedirs(os.path.join(self.out, ROWS_DIR), exist_ok=True)
         os.replace(self._tmp_rows, rows_path(self.out, clip_id))  # the commit: written LAST
+        atomic.fsync_dir(os.path.join(self.out, ROWS_DIR))
         return content
 
     def abort(self) -> None:
@@ -349,11 +472,10 @@ class _NewColumn(Exception):
 def _stream_manifests(out: str, ids: list[str], frame_cols: list[str], clip_cols: list[str]) -> tuple[int, int]:
     """Write both CSVs clip by clip (a million clips never sit in memory at once).
     Raises _NewColumn if a clip has a column outside the given lists."""
-    suffix = _unique_suffix()
-    paths = {name: os.path.join(out, name) for name in (FRAMES_CSV, CLIPS_CSV)}
-    tmps = {name: f"{p}.tmp.{suffix}" for name, p in paths.items()}
     n_frames = 0
-    try:
+    with contextlib.ExitStack() as stack:
+        tmps = {name: stack.enter_context(atomic.atomic_path(os.path.join(out, name)))
+                for name in (FRAMES_CSV, CLIPS_CSV)}
         with open(tmps[FRAMES_CSV], "w", encoding="utf-8", newline="") as ff, \
                 open(tmps[CLIPS_CSV], "w", encoding="utf-8", newline="") as cf:
             fw = csv.DictWriter(ff, fieldnames=frame_cols)
@@ -371,15 +493,6 @@ def _stream_manifests(out: str, ids: list[str], frame_cols: list[str], clip_cols
                         raise _NewColumn()
                     fw.writerow({k: _csv_value(r.get(k)) for k in frame_cols})
                     n_frames += 1
-            for f in (ff, cf):
-                f.flush()
-                os.fsync(f.fileno())
-        for name in (FRAMES_CSV, CLIPS_CSV):
-            os.replace(tmps[name], paths[name])
-    finally:
-        for t in tmps.values():
-            if os.path.exists(t):
-                os.remove(t)
     return n_frames, len(ids)
 
 
@@ -392,6 +505,13 @@ def write_manifests(out: str, clip_ids: Iterable[str] | None = None) -> tuple[in
     Columns: manifests/schema.py order first, then the first clip's extra columns; if a later
     clip brings a new column, one more pass collects every clip's columns. Returns (n_frames, n_clips).
     """
+    try:
+        return _write_manifests(out, clip_ids)
+    except OSError as e:  # ENOSPC, EIO, read-only: one line naming the file, nothing half-written
+        raise os_error(os.path.join(out, FRAMES_CSV), e) from e
+
+
+def _write_manifests(out: str, clip_ids: Iterable[str] | None) -> tuple[int, int]:
     ids = sorted(completed_clip_ids(out) if clip_ids is None else clip_ids)
     frame_schema, clip_schema = _schema_columns()
     frame_schema = frame_schema or ["clip_id", "frame"]

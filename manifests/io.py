@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from manifests import schema
+from manifests.atomic import atomic_path
 
 PathLike = Union[str, os.PathLike]
 
@@ -158,20 +158,8 @@ def write_csv(df: pd.DataFrame, path: PathLike) -> Path:
     """Write `df` to `path` atomically: a temporary file in the same directory, then os.replace,
     so a reader never sees half a file and a crash leaves the old file intact."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            df.to_csv(f, index=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        df.to_csv(f, index=False)
     return path
 
 

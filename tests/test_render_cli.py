@@ -79,10 +79,23 @@ def test_wheel_entry_point_writes_valid_dataset_with_videos(tmp_path):
 # ----------------------------------------------------------------------------- writers (no Blender)
 
 
+def png_bytes(width=4, height=3, value=0, text=b"Date\x002026/01/01 00:00:00"):
+    """A real RGB PNG (standard library), with a tEXt chunk like the ones Blender writes."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    raw = b"".join(b"\x00" + bytes([value % 256]) * (3 * width) for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + (chunk(b"tEXt", text) if text else b"") + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
 def _fake_clip(out, clip_id, n=3):
     w = writers.ClipWriter(str(out), clip_id)
     for t in range(n):
-        (open(os.path.join(w.frame_dir, f"{t:04d}.png"), "wb")).write(b"png")
+        with open(os.path.join(w.frame_dir, f"{t:04d}.png"), "wb") as f:
+            f.write(png_bytes(value=t))
     return w, [{"frame": t, "left_closure": t / n} for t in range(n)], {"subject_id": "s0", "fps": 30.0,
                                                                         "n_frames": n, "blink": 0}
 
@@ -161,4 +174,4 @@ def test_manifests_keep_a_column_only_later_clips_have(tmp_path):
     frames = read_csv(tmp_path / "frames.csv")
     assert [f["extra_note"] for f in frames] == [""] * 3 + ["x"] * 3
     assert [c["extra_clip"] for c in read_csv(tmp_path / "clips.csv")] == ["", "1"]
-    assert not [n for n in os.listdir(tmp_path) if ".tmp." in n]
+    assert not [n for n in os.listdir(tmp_path) if "tmp" in n]
