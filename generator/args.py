@@ -89,6 +89,8 @@ def build_parser(prog: Optional[str] = "synblink-render") -> argparse.ArgumentPa
                    help="render only a box around both eyes, black elsewhere (render.eye_region)")
     p.add_argument("--samples", type=_positive_int, default=None, metavar="K", help="render samples (render.samples)")
     p.add_argument("--engine", choices=ENGINES, default=None, help="render engine (render.engine)")
+    p.add_argument("--allow-other-blender", dest="allow_other_blender", action="store_true",
+                   help="extend a dataset rendered with another Blender version (refused by default)")
     p.add_argument("--set", dest="overrides", type=parse_set, action="extend", nargs="+", default=[],
                    metavar="KEY=VALUE", help="override any config field, e.g. --set blink.wink_probability=0.1 "
                                           "clip.resolution=[128,128] (several per flag, flag repeatable)")

@@ -277,6 +277,8 @@ class LocalPool:
                     progress.update(msg.get("clip_id", ""))
                     give(w)
                 elif ev == "error":
+                    if msg.get("disk_full"):  # every other clip would fail the same way
+                        raise PoolError(msg.get("error", "disk full"))
                     fail(msg.get("index", w.current), msg.get("error", "unknown error"))
                     give(w)
         finally:
@@ -288,13 +290,18 @@ class LocalPool:
 def render_in_process(renderer, indices: list[int], clip_ids: dict[int, str], progress: Progress) -> RunResult:
     """``--workers 1``: the same ClipRenderer, no child process."""
     import traceback
+
+    from generator.writers import DatasetError, DiskFullError
     result = RunResult(workers_started=1)
     in_a_row = 0
     for index in indices:
         try:
             msg = renderer.render(index)
-        except Exception:
-            why = traceback.format_exc()
+        except DiskFullError as e:  # every other clip would fail the same way
+            raise PoolError(str(e)) from e
+        except Exception as e:
+            # A write error is said in one line naming the file; anything else with its traceback.
+            why = str(e) if isinstance(e, DatasetError) else traceback.format_exc()
             progress.write(f"clip {clip_ids.get(index, '?')} (index {index}) FAILED: {why}")
             result.failed[index] = why
             in_a_row += 1

@@ -45,6 +45,12 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def blender_version(bpy) -> str:
+    """The Blender that renders, as recorded per clip and in config.json: "3.4.1" for a Blender
+    binary, "bpy 5.0.1" for the bpy wheel (same numbers, separately built)."""
+    return bpy.app.version_string if getattr(bpy.app, "binary_path", "") else f"bpy {bpy.app.version_string}"
+
+
 class _RenderTimer:
     """Time spent inside Blender's render call, via bpy.app.handlers.render_pre/post.
 
@@ -116,6 +122,8 @@ class ClipRenderer:
         self.ffmpeg = writers.find_ffmpeg() if config.output.video else None
         t0 = time.perf_counter()
         self.scene = FaceScene(config)
+        import bpy
+        self.blender_version = blender_version(bpy)
         _keep_render_data(self.scene)
         _set_render_threads(self.scene, threads)
         self.build_seconds = time.perf_counter() - t0
@@ -139,7 +147,9 @@ class ClipRenderer:
         try:
             rows = self.scene.render_clip(spec, w.frame_dir)
             t_rendered = time.perf_counter()
-            w.commit(rows, spec.to_row(), fps=getattr(spec, "fps", None) or 25)
+            clip_row = spec.to_row()
+            clip_row["blender_version"] = self.blender_version  # which Blender drew these pixels
+            w.commit(rows, clip_row, fps=getattr(spec, "fps", None) or 25)
         except BaseException:
             w.abort()
             raise
@@ -194,7 +204,7 @@ def main(argv=None) -> int:
         index = int(line)
         try:
             send(event="done", **renderer.render(index))
-        except Exception:
+        except Exception as e:
             clip_id = None
             try:
                 clip_id = renderer.clip_id(index)
@@ -202,7 +212,10 @@ def main(argv=None) -> int:
                 pass
             err = traceback.format_exc()
             print(err, file=sys.stderr, flush=True)
-            send(event="error", index=index, clip_id=clip_id, error=err[-2000:])
+            # A write error is said in one line naming the file; anything else with its traceback.
+            send(event="error", index=index, clip_id=clip_id,
+                 error=str(e) if isinstance(e, writers.DatasetError) else err[-2000:],
+                 disk_full=isinstance(e, writers.DiskFullError))
     proto.close()
     return 0
 

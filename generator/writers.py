@@ -28,6 +28,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import time
 import zlib
 from typing import Iterable
 
@@ -261,6 +262,131 @@ def clean_partial_clips(out: str, clip_ids: Iterable[str]) -> list[str]:
                 os.remove(p)
                 removed.append(p)
     return removed
+
+
+# --------------------------------------------------------------------------- one writer per clip set
+
+LOCK_DIR = ".locks"
+
+
+class DatasetLocked(DatasetError):
+    """Another live render writes (some of) the same clips into this dataset directory."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _shards_overlap(a, b) -> bool:
+    """Whether shard ``a`` and ``b`` ((i, N) pairs, None = every clip) may share a clip index."""
+    if a is None or b is None:
+        return True
+    (i, n), (j, m) = a, b
+    return n != m or i == j
+
+
+class DatasetLock:
+    """One writer per clip: ``DATASET/.locks/<shard>.json`` names the host and pid of the run.
+
+    A second render of overlapping clips into the same directory is refused (it would clean up
+    the first one's clips in progress as "leftovers"); shards of one dataset (``--shard i/N``,
+    same N) render side by side. A lock left by a dead process of this host is taken over with a
+    message; a lock of another host cannot be checked and is refused, naming it.
+
+        with DatasetLock(out, shard=(0, 4), log=print):
+            ...
+    """
+
+    def __init__(self, out: str, shard=None, log=None):
+        self.out, self.shard, self.log = out, (tuple(shard) if shard else None), log
+        name = "all" if self.shard is None else f"shard-{self.shard[0]}-of-{self.shard[1]}"
+        self.dir = os.path.join(out, LOCK_DIR)
+        self.path = os.path.join(self.dir, f"{name}.json")
+        self.held = False
+
+    def _owners(self):
+        """(path, record) of every lock file but ours; record None when unreadable."""
+        names = sorted(os.listdir(self.dir)) if os.path.isdir(self.dir) else []
+        for n in names:
+            p = os.path.join(self.dir, n)
+            if not n.endswith(".json") or p == self.path and self.held:
+                continue
+            try:
+                with open(p, encoding="utf-8") as f:
+                    yield p, json.load(f)
+            except FileNotFoundError:
+                continue  # released meanwhile
+            except (OSError, ValueError):
+                yield p, None
+
+    def _check(self) -> None:
+        here = socket.gethostname()
+        for p, rec in self._owners():
+            if rec is None:
+                raise DatasetLocked(f"{p}: unreadable render lock; if no render is writing into "
+                                    f"{self.out}, delete it and rerun")
+            shard = tuple(rec["shard"]) if rec.get("shard") else None
+            if not _shards_overlap(shard, self.shard):
+                continue
+            owner = f"pid {rec.get('pid')} on {rec.get('host')}"
+            if rec.get("host") == here and not _pid_alive(int(rec.get("pid", 0))):
+                if self.log:
+                    self.log(f"generator.render: {p}: stale lock of {owner} (not running), taken over")
+                try:
+                    os.remove(p)
+                except FileNotFoundError:
+                    pass
+                continue
+            raise DatasetLocked(f"{p}: {self.out} is being rendered by {owner} (started "
+                                f"{rec.get('started', '?')}); wait for it, or delete the lock if that "
+                                f"process is gone")
+
+    def acquire(self) -> "DatasetLock":
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            self._check()
+            record = {"host": socket.gethostname(), "pid": os.getpid(), "shard": self.shard,
+                      "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            tmp = f"{self.path}.{_unique_suffix()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(record, f)
+            try:
+                os.link(tmp, self.path)  # atomic, and fails if the lock exists: complete when seen
+            except FileExistsError:
+                self._check()  # a stale lock of our own shard name: taken over, or refused
+                os.link(tmp, self.path)
+            finally:
+                os.remove(tmp)
+            self.held = True
+            self._check()  # two overlapping runs that started together: both see each other
+        except FileExistsError:
+            raise DatasetLocked(f"{self.path}: another render took this lock at the same moment") from None
+        except DatasetLocked:
+            self.release()
+            raise
+        except OSError as e:
+            raise os_error(self.path, e, "cannot take the render lock") from e
+        return self
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
 
 
 # --------------------------------------------------------------------------- video
