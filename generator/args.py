@@ -89,7 +89,9 @@ def build_parser(prog: Optional[str] = "synblink-render") -> argparse.ArgumentPa
     p.add_argument("--resolution", type=_resolution, nargs=2, default=None, metavar=("W", "H"),
                    help="frame size in pixels (clip.resolution)")
     p.add_argument("--workers", type=_workers, default=1, metavar="N", help="local render processes")
-    p.add_argument("--ray", default=None, metavar="auto|ADDRESS", help="render on a Ray cluster")
+    p.add_argument("--ray", default=None, metavar="auto|ADDRESS",
+                   help="render on a running Ray cluster (auto: RAY_ADDRESS, or `ray start` on this machine); "
+                        "a local cluster is never started (Ray listens on every interface)")
     p.add_argument("--shard", type=parse_shard, default=None, metavar="i/N",
                    help="render only clips with index %% N == i (several machines, one dataset)")
     p.add_argument("--video", action="store_true", default=None, help="also write videos/<clip_id>.mp4 (output.video)")

@@ -9,7 +9,9 @@ start-up (Blender, the face mesh, materials) is paid once per worker, not per cl
   in worker.py. A worker that crashes is reported with its clip id and the tail of its
   log, and its clip is retried (at most ``max_attempts`` times) by a replacement worker.
 - ``render_with_ray``: the same ClipRenderer inside Ray actors, each with its own scene;
-  idle actors pull the next clip index. The dataset directory must be on a filesystem
+  idle actors pull the next clip index. It joins a running cluster and never starts one
+  (a local Ray cluster listens on every network interface, without a way to bind it to
+  127.0.0.1; see ``connect_ray``). The dataset directory must be on a filesystem
   every node sees, and every node needs the package installed (``pip install synblink[render,cluster]``).
 - ``shard_indices``: ``--shard i/N`` keeps clip indices with ``index % N == i``.
 
@@ -329,22 +331,39 @@ class RayClipActor:
         return self.renderer.render(index)
 
 
-def render_with_ray(dataset: str, config: dict, indices: list[int], clip_ids: dict[int, str],
-                    progress: Progress, address: str = "auto", n_workers: int | None = None,
-                    max_attempts: int = 3) -> RunResult:
-    """Render ``indices`` with Ray actors; idle actors pull the next index.
+NO_LOCAL_RAY = ("SynBlink does not start a local Ray cluster: Ray's servers (gcs_server, raylet, agents) "
+                "listen on every network interface even with node_ip_address=127.0.0.1 (measured with "
+                "Ray 2.60). On one machine use --workers N; for a cluster see the README (Rendering on a "
+                "Ray cluster)")
 
-    ``address="auto"`` joins the running cluster (``RAY_ADDRESS`` or ``ray start``) or
-    starts a local one; anything else is passed to ``ray.init(address=...)``. If Ray is
-    already initialised (a test, a notebook) it is used as is.
-    """
+
+def connect_ray(address: str | None = "auto"):
+    """Join a running Ray cluster; never start one. ``auto`` (or ``local``): ``RAY_ADDRESS``, else
+    a cluster started with ``ray start`` on this machine; anything else is passed to
+    ``ray.init(address=...)``. Already initialised (a test, a notebook): used as is.
+    Raises PoolError, saying why, when there is no cluster to join."""
     try:
         import ray
     except ImportError:
         raise PoolError("--ray needs Ray: pip install 'synblink[cluster]'") from None
-    if not ray.is_initialized():
-        ray.init(address=None if address in (None, "auto", "local") else address,
-                 include_dashboard=False, log_to_driver=False)
+    if ray.is_initialized():
+        return ray
+    if address in (None, "", "auto", "local"):
+        address = os.environ.get("RAY_ADDRESS") or "auto"
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except ConnectionError as e:
+        raise PoolError(f"--ray {address}: no Ray cluster to join ({str(e).splitlines()[0]}). "
+                        f"{NO_LOCAL_RAY}") from None
+    return ray
+
+
+def render_with_ray(dataset: str, config: dict, indices: list[int], clip_ids: dict[int, str],
+                    progress: Progress, address: str = "auto", n_workers: int | None = None,
+                    max_attempts: int = 3) -> RunResult:
+    """Render ``indices`` with Ray actors; idle actors pull the next index. The cluster is joined
+    with ``connect_ray(address)``, which never starts one."""
+    ray = connect_ray(address)
     if not n_workers:
         n_workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
     n_workers = max(1, min(n_workers, len(indices)))

@@ -185,6 +185,8 @@ def _render(args, cfg, out: str) -> int:
         if video:
             writers.find_ffmpeg()
         indices = pool.shard_indices(n_clips, getattr(args, "shard", None))
+        if getattr(args, "ray", None):
+            pool.connect_ray(args.ray)  # no cluster to join: say so before writing anything
         record = writers.write_dataset_config(out, cfg.to_dict(), seed=int(cfg.seed), versions=versions)
         _check_blender(record, versions, os.path.join(out, writers.CONFIG_FILE),
                        allow=bool(getattr(args, "allow_other_blender", False)))

@@ -318,3 +318,31 @@ def test_a_frame_broken_by_a_full_disk_fails_its_clip_and_a_rerun_renders_it(tmp
     assert len(read_csv(out / "clips.csv")) == 2
     v = validate(out)
     assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_ray_auto_joins_a_cluster_and_never_starts_one(tmp_path, monkeypatch, capsys):
+    """A local Ray cluster listens on every network interface, unauthenticated in older Ray and
+    not bindable to 127.0.0.1 (measured with Ray 2.60): --ray must only join a running one."""
+    from generator import render
+    calls = []
+
+    class FakeRay:
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(address=None, **kwargs):
+            calls.append(address)
+            raise ConnectionError("Could not find any running Ray instance.")
+    monkeypatch.setitem(sys.modules, "ray", FakeRay)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    out = tmp_path / "ds"
+    code = render.main(["render", "--out", str(out), *TINY, "--clips", "1", "--ray", "auto"])
+    err = capsys.readouterr().err
+    assert code == 2 and calls == ["auto"], err  # address=None would start a local cluster
+    assert "--workers N" in err and "Traceback" not in err
+    assert not (out / "config.json").exists()
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    assert render.main(["render", "--out", str(out), *TINY, "--clips", "1", "--ray", "auto"]) == 2
+    assert calls == ["auto", "10.0.0.5:6379"]
