@@ -150,6 +150,9 @@ class ClipRenderer:
             clip_row = spec.to_row()
             clip_row["blender_version"] = self.blender_version  # which Blender drew these pixels
             w.commit(rows, clip_row, fps=getattr(spec, "fps", None) or 25)
+        except OSError as e:  # e.g. Blender could not create a frame file: one line naming it
+            w.abort()
+            raise writers.os_error(w.frame_dir, e, "cannot write frame") from e
         except BaseException:
             w.abort()
             raise

@@ -436,14 +436,17 @@ class ClipWriter:
         # keep_frames=False (config output.png false): the PNGs only feed the video encoder.
         self.out, self.clip_id, self.ffmpeg, self.keep_frames = out, clip_id, ffmpeg, keep_frames or not ffmpeg
         self.tmp_root = os.path.join(out, PARTIAL_DIR)
-        os.makedirs(self.tmp_root, exist_ok=True)
         suffix = _unique_suffix()
         self.frame_dir = os.path.join(self.tmp_root, f"{clip_id}.{suffix}.frames")
         self._tmp_video = os.path.join(self.tmp_root, f"{clip_id}.{suffix}.mp4")
         self._tmp_rows = os.path.join(self.tmp_root, f"{clip_id}.{suffix}.rows.json")
-        if os.path.exists(self.frame_dir):
-            shutil.rmtree(self.frame_dir)
-        os.makedirs(self.frame_dir)
+        try:
+            os.makedirs(self.tmp_root, exist_ok=True)
+            if os.path.exists(self.frame_dir):
+                shutil.rmtree(self.frame_dir)
+            os.makedirs(self.frame_dir)
+        except OSError as e:
+            raise os_error(self.frame_dir, e) from e
 
     def commit(self, frame_rows: list[dict], clip_row: dict, fps: float) -> dict:
         """Make the clip visible. Returns the rows file's content.
