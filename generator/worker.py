@@ -99,6 +99,8 @@ def _keep_render_data(face_scene) -> None:
     the full scene sync again. Measured on the real scene (64x64, 2 samples, 5-frame clips,
     bpy 5.0.1): 7.0-8.7 s/frame without, 1.9-2.2 s/frame with, and pixel-identical frames
     (mean abs diff 0.0, closed-eye frame included) because geometry edits still re-sync.
+    Between clips it is dropped (``FaceScene.reset_render_state``): material, world and light
+    changes of a new clip were not all re-synced, so pixels depended on the clips before.
     """
     bpy_scene = getattr(face_scene, "scene", None)
     render = getattr(bpy_scene, "render", None)
