@@ -173,7 +173,8 @@ def main(argv=None) -> int:
     finally:
         lock.release()
         for sig, h in handlers.items():
-            signal.signal(sig, h)
+            if h is not None:  # None: a handler set from C (Blender's), which Python cannot put back
+                signal.signal(sig, h)
 
 
 def _render(args, cfg, out: str) -> int:
