@@ -10,9 +10,11 @@ Standard library only (runs in Blender's Python).
 """
 import argparse
 import json
+import math
 from typing import List, Optional, Tuple
 
-from .config import ENGINES, ConfigError, GeneratorConfig, load_config
+from .config import (ENGINES, MAX_CLIPS, MAX_FPS, MAX_FRAMES, MAX_RESOLUTION, MAX_SAMPLES, MAX_SEED, MIN_FPS,
+                     ConfigError, GeneratorConfig, load_config)
 
 
 def argv_after_dashdash(argv: List[str]) -> List[str]:
@@ -36,22 +38,28 @@ def parse_shard(text: str) -> Tuple[int, int]:
     return i, n
 
 
-def _number_at_least(cast, noun: str, low, strict: bool = False):
-    """An argparse type: ``cast(text)``, refused with a message below ``low`` (or at it, if strict)."""
+def _number_in(cast, noun: str, low, high):
+    """An argparse type: ``cast(text)``, refused unless finite and in [low, high] (argparse names
+    the flag in the message)."""
     def parse(text: str):
         try:
             v = cast(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}")
-        if not (v > low if strict else v >= low):
-            raise argparse.ArgumentTypeError(f"expected {noun} {'>' if strict else '>='} {low}, got {v}")
+        if not math.isfinite(v) or not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"expected {noun} in [{low:g}, {high:g}], got {text}")
         return v
     return parse
 
 
-_positive_int = _number_at_least(int, "an integer", 1)
-_nonneg_int = _number_at_least(int, "an integer", 0)
-_positive_float = _number_at_least(float, "a number", 0, strict=True)
+MAX_WORKERS = 1024  # local processes; more is a typo, not a machine
+_clips = _number_in(int, "an integer", 0, MAX_CLIPS)
+_seed = _number_in(int, "an integer", 0, MAX_SEED)
+_frames = _number_in(int, "an integer", 1, MAX_FRAMES)
+_fps = _number_in(float, "a number", MIN_FPS, MAX_FPS)
+_resolution = _number_in(int, "an integer", 8, MAX_RESOLUTION)
+_workers = _number_in(int, "an integer", 1, MAX_WORKERS)
+_samples = _number_in(int, "an integer", 1, MAX_SAMPLES)
 
 
 def parse_set(text: str) -> Tuple[str, object]:
@@ -72,23 +80,27 @@ def parse_set(text: str) -> Tuple[str, object]:
 def build_parser(prog: Optional[str] = "synblink-render") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Render a synthetic eye-blink dataset (SynBlink).")
     p.add_argument("--out", required=True, metavar="DIR", help="dataset directory (created; re-running resumes)")
-    p.add_argument("--clips", type=_nonneg_int, default=None, metavar="N",
+    p.add_argument("--clips", type=_clips, default=None, metavar="N",
                    help="number of clips, indices 0..N-1 (config n_clips; a rerun with a larger N adds clips)")
-    p.add_argument("--seed", type=_nonneg_int, default=None, metavar="S", help="dataset seed (config seed, default 0)")
+    p.add_argument("--seed", type=_seed, default=None, metavar="S", help="dataset seed (config seed, default 0)")
     p.add_argument("--config", default=None, metavar="FILE", help="JSON (or YAML) config; see configs/default.json")
-    p.add_argument("--frames", type=_positive_int, default=None, metavar="T", help="frames per clip (clip.n_frames)")
-    p.add_argument("--fps", type=_positive_float, default=None, metavar="F", help="frame rate (clip.fps)")
-    p.add_argument("--resolution", type=_positive_int, nargs=2, default=None, metavar=("W", "H"),
+    p.add_argument("--frames", type=_frames, default=None, metavar="T", help="frames per clip (clip.n_frames)")
+    p.add_argument("--fps", type=_fps, default=None, metavar="F", help="frame rate (clip.fps)")
+    p.add_argument("--resolution", type=_resolution, nargs=2, default=None, metavar=("W", "H"),
                    help="frame size in pixels (clip.resolution)")
-    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="local render processes")
-    p.add_argument("--ray", default=None, metavar="auto|ADDRESS", help="render on a Ray cluster")
+    p.add_argument("--workers", type=_workers, default=1, metavar="N", help="local render processes")
+    p.add_argument("--ray", default=None, metavar="auto|ADDRESS",
+                   help="render on a running Ray cluster (auto: RAY_ADDRESS, or `ray start` on this machine); "
+                        "a local cluster is never started (Ray listens on every interface)")
     p.add_argument("--shard", type=parse_shard, default=None, metavar="i/N",
                    help="render only clips with index %% N == i (several machines, one dataset)")
     p.add_argument("--video", action="store_true", default=None, help="also write videos/<clip_id>.mp4 (output.video)")
     p.add_argument("--eye-region", dest="eye_region", action="store_true", default=None,
                    help="render only a box around both eyes, black elsewhere (render.eye_region)")
-    p.add_argument("--samples", type=_positive_int, default=None, metavar="K", help="render samples (render.samples)")
+    p.add_argument("--samples", type=_samples, default=None, metavar="K", help="render samples (render.samples)")
     p.add_argument("--engine", choices=ENGINES, default=None, help="render engine (render.engine)")
+    p.add_argument("--allow-other-blender", dest="allow_other_blender", action="store_true",
+                   help="extend a dataset rendered with another Blender version (refused by default)")
     p.add_argument("--set", dest="overrides", type=parse_set, action="extend", nargs="+", default=[],
                    metavar="KEY=VALUE", help="override any config field, e.g. --set blink.wink_probability=0.1 "
                                           "clip.resolution=[128,128] (several per flag, flag repeatable)")

@@ -33,6 +33,8 @@ import zipfile
 
 import numpy as np
 
+from manifests.atomic import atomic_path, write_text
+
 ASSET_FORMAT_VERSION = 1
 DELTA_STEP_M = 1e-5  # 0.01 mm: int16 then spans +-0.33 m, more than any head-region delta.
 NECK_BASE_Y_DM = 5.85  # source y (dm) of the neck base: the shoulders start below ~5.8 (measured slices).
@@ -259,9 +261,8 @@ def eye_landmarks(verts: np.ndarray, faces: np.ndarray, face_part: np.ndarray, e
 
 
 def write_npz_deterministic(path: str, arrays: dict) -> None:
-    """np.savez_compressed with fixed timestamps and order, written to a temp file then renamed."""
-    tmp = path + ".tmp"
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    """np.savez_compressed with fixed timestamps and order, written atomically."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(arrays):
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
@@ -269,14 +270,10 @@ def write_npz_deterministic(path: str, arrays: dict) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, buf.getvalue(), compresslevel=9)
-    os.replace(tmp, path)
 
 
 def write_text_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_text(path, text, newline="\n")
 
 
 def build(out_dir: str, data_dir: str | None = None) -> dict:

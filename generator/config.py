@@ -14,6 +14,7 @@ and is raised by load_config/validate(), i.e. before anything is rendered.
 import copy
 import dataclasses
 import json
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -28,6 +29,18 @@ BACKGROUND_KINDS = ("texture", "image", "hdri", "sky")
 LIGHT_KINDS = ("point", "area", "sun")
 TEXTURE_KINDS = ("noise", "voronoi", "wave", "checker", "magic")
 ETHNICITIES = ("african", "asian", "caucasian")
+
+# Upper bounds, each from what breaks past it (checked by validate() and by the flags in args.py).
+MAX_SEED = 2 ** 31 - 1          # Cycles' seed is a 32-bit int: a larger one fails at scene build
+MAX_CLIPS = 10 ** 7             # clip ids hold the index in 7 digits (sorted order = index order)
+MAX_SUBJECTS = 10 ** 5          # subject ids hold the index in 5 digits
+MAX_FRAMES = 100_000            # frames per clip (over an hour at 25 fps); rows are held per clip
+MAX_FPS = 1000.0                # high-speed cameras; MIN_FPS: below it a clip's motion curves
+MIN_FPS = 1.0                   # (knots, fixations) grow with its duration without bound
+MAX_CLIP_SECONDS = 3600.0       # n_frames / fps
+MAX_RESOLUTION = 8192           # pixels per side (a frame's render buffers fit in memory)
+MAX_SAMPLES = 65536             # render samples
+MAX_SUBSAMPLES = 64             # motion-blur subsamples per frame
 
 
 class ConfigError(ValueError):
@@ -280,6 +293,8 @@ def _coerce(value, tp, path: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(path, f"must be a number, got {value!r}")
+        if not math.isfinite(value):  # JSON's Infinity/NaN: every comparison below would pass or lie
+            raise ConfigError(path, f"must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -362,16 +377,19 @@ def list_media(folder: str, extensions) -> List[str]:
 
 
 def _validate(cfg: GeneratorConfig):
-    _check(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
-    _check(cfg.n_clips >= 0, "n_clips", f"must be >= 0, got {cfg.n_clips}")
+    _check(0 <= cfg.seed <= MAX_SEED, "seed", f"must be in [0, {MAX_SEED}], got {cfg.seed}")
+    _check(0 <= cfg.n_clips <= MAX_CLIPS, "n_clips", f"must be in [0, {MAX_CLIPS}], got {cfg.n_clips}")
 
     c, p = cfg.clip, "clip"
-    _check(c.n_frames >= 1, "clip.n_frames", f"must be >= 1, got {c.n_frames}")
-    _positive(c, "fps", p)
-    _check(len(c.resolution) == 2 and all(v >= 8 for v in c.resolution), "clip.resolution",
-           f"must be [width, height] with both >= 8, got {c.resolution!r}")
+    _check(1 <= c.n_frames <= MAX_FRAMES, "clip.n_frames", f"must be in [1, {MAX_FRAMES}], got {c.n_frames}")
+    _check(MIN_FPS <= c.fps <= MAX_FPS, "clip.fps", f"must be in [{MIN_FPS:g}, {MAX_FPS:g}], got {c.fps!r}")
+    _check(c.n_frames / c.fps <= MAX_CLIP_SECONDS, "clip.n_frames",
+           f"n_frames / fps must be <= {MAX_CLIP_SECONDS:g} s, got {c.n_frames} / {c.fps:g}")
+    _check(len(c.resolution) == 2 and all(8 <= v <= MAX_RESOLUTION for v in c.resolution), "clip.resolution",
+           f"must be [width, height], each in [8, {MAX_RESOLUTION}], got {c.resolution!r}")
     _check(c.mode in ("clip", "video"), "clip.mode", f"must be 'clip' or 'video', got {c.mode!r}")
-    _check(c.subsamples >= 1, "clip.subsamples", f"must be >= 1, got {c.subsamples}")
+    _check(1 <= c.subsamples <= MAX_SUBSAMPLES, "clip.subsamples",
+           f"must be in [1, {MAX_SUBSAMPLES}], got {c.subsamples}")
     _check(0.0 <= c.shutter <= 1.0, "clip.shutter", f"must be in [0, 1], got {c.shutter}")
 
     b, p = cfg.blink, "blink"
@@ -394,6 +412,8 @@ def _validate(cfg: GeneratorConfig):
     _check(0.0 <= b.closed_band < 1.0, "blink.closed_band", f"must be in [0, 1), got {b.closed_band}")
     for name in ("rate_per_min", "talking_rate_factor", "reading_rate_factor", "interval_cv"):
         _positive(b, name, p)
+    _check(b.rate_per_min <= 600.0, "blink.rate_per_min",  # events per clip grow with it
+           f"must be <= 600 (10 blinks a second), got {b.rate_per_min}")
     _positive(b, "rate_log_sigma", p, strict=False)
     _positive(b, "min_gap_ms", p, strict=False)
     _check(b.interval_distribution in ("gamma", "lognormal"), "blink.interval_distribution",
@@ -409,19 +429,20 @@ def _validate(cfg: GeneratorConfig):
     _range(n, "talking_jaw_open", p, 0.0, 1.0)
     _range(n, "transition_ms", p, 0.0)
     _range(n, "episode_s", p, 1e-3)
-    _positive(n, "episode_gap_s", p)
+    _check(n.episode_gap_s >= 0.01, "negatives.episode_gap_s", f"must be >= 0.01, got {n.episode_gap_s}")
 
     h, p = cfg.head, "head"
     for name in ("yaw_deg", "pitch_deg", "roll_deg"):
         _range(h, name, p, -90.0, 90.0)
     _range(h, "drift_deg_per_s", p, 0.0, length=3)
-    _positive(h, "knot_interval_s", p)
+    _check(h.knot_interval_s >= 0.01, "head.knot_interval_s",  # knots per clip ~ duration / this
+           f"must be >= 0.01, got {h.knot_interval_s}")
 
     g, p = cfg.gaze, "gaze"
     _range(g, "yaw_deg", p, -60.0, 60.0)
     _range(g, "pitch_deg", p, -60.0, 60.0)
     _prob(g, "camera_fixation_probability", p)
-    _positive(g, "fixation_ms", p)
+    _check(g.fixation_ms >= 1.0, "gaze.fixation_ms", f"must be >= 1, got {g.fixation_ms}")
 
     cam, p = cfg.camera, "camera"
     _range(cam, "distance_m", p, 1e-3)
@@ -461,7 +482,8 @@ def _validate(cfg: GeneratorConfig):
     _range(bg, "blur", p, 0.0, 1.0)
 
     i, p = cfg.identity, "identity"
-    _check(i.n_subjects >= 1, "identity.n_subjects", f"must be >= 1, got {i.n_subjects}")
+    _check(1 <= i.n_subjects <= MAX_SUBJECTS, "identity.n_subjects",
+           f"must be in [1, {MAX_SUBJECTS}], got {i.n_subjects}")
     _range(i, "age_years", p, 1.0, 90.0)  # MakeHuman's age macro spans 1-90 years
     _prob(i, "male_fraction", p)
     _weights(i.ethnicity_weights, ETHNICITIES, "identity.ethnicity_weights")
@@ -471,7 +493,7 @@ def _validate(cfg: GeneratorConfig):
 
     r, p = cfg.render, "render"
     _check(r.engine in ENGINES, "render.engine", f"must be one of {', '.join(ENGINES)}, got {r.engine!r}")
-    _check(r.samples >= 1, "render.samples", f"must be >= 1, got {r.samples}")
+    _check(1 <= r.samples <= MAX_SAMPLES, "render.samples", f"must be in [1, {MAX_SAMPLES}], got {r.samples}")
     _check(0.5 <= r.eye_region_crop_scale <= 8, "render.eye_region_crop_scale",
            f"must be in [0.5, 8] (as the trainer's crop scale), got {r.eye_region_crop_scale}")
     _check(cfg.output.png or cfg.output.video, "output", "at least one of output.png, output.video must be true")

@@ -9,7 +9,9 @@ start-up (Blender, the face mesh, materials) is paid once per worker, not per cl
   in worker.py. A worker that crashes is reported with its clip id and the tail of its
   log, and its clip is retried (at most ``max_attempts`` times) by a replacement worker.
 - ``render_with_ray``: the same ClipRenderer inside Ray actors, each with its own scene;
-  idle actors pull the next clip index. The dataset directory must be on a filesystem
+  idle actors pull the next clip index. It joins a running cluster and never starts one
+  (a local Ray cluster listens on every network interface, without a way to bind it to
+  127.0.0.1; see ``connect_ray``). The dataset directory must be on a filesystem
   every node sees, and every node needs the package installed (``pip install synblink[render,cluster]``).
 - ``shard_indices``: ``--shard i/N`` keeps clip indices with ``index % N == i``.
 
@@ -262,6 +264,8 @@ class LocalPool:
                     progress.update(msg.get("clip_id", ""))
                     give(w)
                 elif ev == "error":
+                    if msg.get("disk_full"):  # every other clip would fail the same way
+                        raise PoolError(msg.get("error", "disk full"))
                     fail(msg.get("index", w.current), msg.get("error", "unknown error"))
                     give(w)
         finally:
@@ -273,13 +277,18 @@ class LocalPool:
 def render_in_process(renderer, indices: list[int], clip_ids: dict[int, str], progress: Progress) -> RunResult:
     """``--workers 1``: the same ClipRenderer, no child process."""
     import traceback
+
+    from generator.writers import DatasetError, DiskFullError
     result = RunResult(workers_started=1)
     in_a_row = 0
     for index in indices:
         try:
             msg = renderer.render(index)
-        except Exception:
-            why = traceback.format_exc()
+        except DiskFullError as e:  # every other clip would fail the same way
+            raise PoolError(str(e)) from e
+        except Exception as e:
+            # A write error is said in one line naming the file; anything else with its traceback.
+            why = str(e) if isinstance(e, DatasetError) else traceback.format_exc()
             progress.write(f"clip {clip_ids.get(index, '?')} (index {index}) FAILED: {why}")
             result.failed[index] = why
             in_a_row += 1
@@ -307,22 +316,39 @@ class RayClipActor:
         return self.renderer.render(index)
 
 
-def render_with_ray(dataset: str, config: dict, indices: list[int], clip_ids: dict[int, str],
-                    progress: Progress, address: str = "auto", n_workers: int | None = None,
-                    max_attempts: int = 3) -> RunResult:
-    """Render ``indices`` with Ray actors; idle actors pull the next index.
+NO_LOCAL_RAY = ("SynBlink does not start a local Ray cluster: Ray's servers (gcs_server, raylet, agents) "
+                "listen on every network interface even with node_ip_address=127.0.0.1 (measured with "
+                "Ray 2.60). On one machine use --workers N; for a cluster see the README (Rendering on a "
+                "Ray cluster)")
 
-    ``address="auto"`` joins the running cluster (``RAY_ADDRESS`` or ``ray start``) or
-    starts a local one; anything else is passed to ``ray.init(address=...)``. If Ray is
-    already initialised (a test, a notebook) it is used as is.
-    """
+
+def connect_ray(address: str | None = "auto"):
+    """Join a running Ray cluster; never start one. ``auto`` (or ``local``): ``RAY_ADDRESS``, else
+    a cluster started with ``ray start`` on this machine; anything else is passed to
+    ``ray.init(address=...)``. Already initialised (a test, a notebook): used as is.
+    Raises PoolError, saying why, when there is no cluster to join."""
     try:
         import ray
     except ImportError:
         raise PoolError("--ray needs Ray: pip install 'synblink[cluster]'") from None
-    if not ray.is_initialized():
-        ray.init(address=None if address in (None, "auto", "local") else address,
-                 include_dashboard=False, log_to_driver=False)
+    if ray.is_initialized():
+        return ray
+    if address in (None, "", "auto", "local"):
+        address = os.environ.get("RAY_ADDRESS") or "auto"
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except ConnectionError as e:
+        raise PoolError(f"--ray {address}: no Ray cluster to join ({str(e).splitlines()[0]}). "
+                        f"{NO_LOCAL_RAY}") from None
+    return ray
+
+
+def render_with_ray(dataset: str, config: dict, indices: list[int], clip_ids: dict[int, str],
+                    progress: Progress, address: str = "auto", n_workers: int | None = None,
+                    max_attempts: int = 3) -> RunResult:
+    """Render ``indices`` with Ray actors; idle actors pull the next index. The cluster is joined
+    with ``connect_ray(address)``, which never starts one."""
+    ray = connect_ray(address)
     if not n_workers:
         n_workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
     n_workers = max(1, min(n_workers, len(indices)))

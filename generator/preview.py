@@ -15,11 +15,11 @@ frames become a red tile naming the file (and a warning), so one bad file never 
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from manifests.atomic import atomic_path
 from manifests.schema import EYES
 
 EYE_BGR = {"left": (255, 220, 0), "right": (0, 140, 255)}  # cyan / orange (OpenCV is BGR)
@@ -31,17 +31,9 @@ TEXT_H = 30
 def _atomic_write_png(path: Path, image_bgr: np.ndarray) -> None:
     import cv2
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         if not cv2.imwrite(tmp, image_bgr):
             raise OSError(f"cannot write {path}")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _num(row, col):
@@ -238,16 +230,11 @@ def closure_plot(frames, out: Path, max_clips: int = 12) -> None:
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=7, frameon=False)
     fig.text(0.01, 0.005, "shading: upper half left eye, lower half right eye", fontsize=6, color="grey")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, out)
+        with atomic_path(out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def preview(dataset, out=None, curves=None, max_clips: int = 12, frames_per_clip: int = 6):

@@ -45,6 +45,12 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def blender_version(bpy) -> str:
+    """The Blender that renders, as recorded per clip and in config.json: "3.4.1" for a Blender
+    binary, "bpy 5.0.1" for the bpy wheel (same numbers, separately built)."""
+    return bpy.app.version_string if getattr(bpy.app, "binary_path", "") else f"bpy {bpy.app.version_string}"
+
+
 class _RenderTimer:
     """Time spent inside Blender's render call, via bpy.app.handlers.render_pre/post.
 
@@ -93,6 +99,8 @@ def _keep_render_data(face_scene) -> None:
     the full scene sync again. Measured on the real scene (64x64, 2 samples, 5-frame clips,
     bpy 5.0.1): 7.0-8.7 s/frame without, 1.9-2.2 s/frame with, and pixel-identical frames
     (mean abs diff 0.0, closed-eye frame included) because geometry edits still re-sync.
+    Between clips it is dropped (``FaceScene.reset_render_state``): material, world and light
+    changes of a new clip were not all re-synced, so pixels depended on the clips before.
     """
     bpy_scene = getattr(face_scene, "scene", None)
     render = getattr(bpy_scene, "render", None)
@@ -116,6 +124,8 @@ class ClipRenderer:
         self.ffmpeg = writers.find_ffmpeg() if config.output.video else None
         t0 = time.perf_counter()
         self.scene = FaceScene(config)
+        import bpy
+        self.blender_version = blender_version(bpy)
         _keep_render_data(self.scene)
         _set_render_threads(self.scene, threads)
         self.build_seconds = time.perf_counter() - t0
@@ -139,7 +149,12 @@ class ClipRenderer:
         try:
             rows = self.scene.render_clip(spec, w.frame_dir)
             t_rendered = time.perf_counter()
-            w.commit(rows, spec.to_row(), fps=getattr(spec, "fps", None) or 25)
+            clip_row = spec.to_row()
+            clip_row["blender_version"] = self.blender_version  # which Blender drew these pixels
+            w.commit(rows, clip_row, fps=getattr(spec, "fps", None) or 25)
+        except OSError as e:  # e.g. Blender could not create a frame file: one line naming it
+            w.abort()
+            raise writers.os_error(w.frame_dir, e, "cannot write frame") from e
         except BaseException:
             w.abort()
             raise
@@ -194,7 +209,7 @@ def main(argv=None) -> int:
         index = int(line)
         try:
             send(event="done", **renderer.render(index))
-        except Exception:
+        except Exception as e:
             clip_id = None
             try:
                 clip_id = renderer.clip_id(index)
@@ -202,7 +217,10 @@ def main(argv=None) -> int:
                 pass
             err = traceback.format_exc()
             print(err, file=sys.stderr, flush=True)
-            send(event="error", index=index, clip_id=clip_id, error=err[-2000:])
+            # A write error is said in one line naming the file; anything else with its traceback.
+            send(event="error", index=index, clip_id=clip_id,
+                 error=str(e) if isinstance(e, writers.DatasetError) else err[-2000:],
+                 disk_full=isinstance(e, writers.DiskFullError))
     proto.close()
     return 0
 

@@ -19,13 +19,20 @@ LAST. A clip exists exactly when its rows file exists; anything else for that cl
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
+import time
+import zlib
 from typing import Iterable
+
+from manifests import atomic
 
 CONFIG_FILE = "config.json"
 FRAMES_DIR = "frames"
@@ -45,19 +52,113 @@ class DatasetError(Exception):
     """A dataset directory cannot be written as asked (config mismatch, corrupt rows file...)."""
 
 
+class DiskFullError(DatasetError):
+    """No space (or quota) left: every further clip would fail too, so the run stops."""
+
+
+def os_error(path: str, e: OSError, doing: str = "cannot write") -> DatasetError:
+    """A one-line DatasetError naming the file; DiskFullError for ENOSPC/EDQUOT."""
+    where = getattr(e, "filename", None) or path
+    why = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return DiskFullError(f"{where}: {doing}: {why} (free space, then rerun the same command to resume)")
+    return DatasetError(f"{where}: {doing}: {why}")
+
+
 def _unique_suffix() -> str:
     # Host and pid: shards on several machines may share one dataset directory.
     return f"{socket.gethostname()}.{os.getpid()}"
 
 
 def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``: never half-written."""
-    tmp = f"{path}.tmp.{_unique_suffix()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically (manifests.atomic): never half-written."""
+    try:
+        atomic.write_text(path, text)
+    except OSError as e:
+        raise os_error(path, e) from e
+
+
+# --------------------------------------------------------------------------- frames
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Blender writes the render's date, render time and file name as text chunks: dropped, so the
+# same render gives the same file.
+PNG_METADATA_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"tIME")
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def verified_png(path: str) -> bytes:
+    """The bytes of PNG ``path`` without its metadata chunks, after checking that it decodes
+    completely: signature, every chunk's length and CRC, IHDR first, IEND last, and the zlib
+    image stream inflating to exactly the size IHDR says. Raises DatasetError naming the file.
+
+    Blender's PNG writer does not report a full disk: a frame can be cut short or 0 bytes long
+    while the render "succeeds". Standard library only (no image decoder in Blender's Python)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise os_error(path, e, "cannot read frame") from e
+
+    def bad(why):
+        return DatasetError(f"{path}: broken frame ({why}); the disk may be full")
+
+    if not data:
+        raise bad("0 bytes")
+    if not data.startswith(PNG_SIGNATURE):
+        raise bad("not a PNG file")
+    pos, kept, idat, ihdr = len(PNG_SIGNATURE), [PNG_SIGNATURE], [], None
+    while True:
+        if pos + 12 > len(data):
+            raise bad(f"cut short at byte {len(data)}, no IEND chunk")
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            raise bad(f"{ctype!r} chunk cut short at byte {len(data)}")
+        body = data[pos + 8:pos + 8 + length]
+        if zlib.crc32(ctype + body) != struct.unpack(">I", data[end - 4:end])[0]:
+            raise bad(f"CRC mismatch in the {ctype!r} chunk at byte {pos}")
+        if ihdr is None:
+            if ctype != b"IHDR" or length != 13:
+                raise bad("first chunk is not IHDR")
+            ihdr = struct.unpack(">IIBBBBB", body)
+        if ctype == b"IDAT":
+            idat.append(body)
+        if ctype not in PNG_METADATA_CHUNKS:
+            kept.append(data[pos:end])
+        pos = end
+        if ctype == b"IEND":
+            break
+    if pos != len(data):
+        raise bad(f"{len(data) - pos} bytes after IEND")
+    width, height, depth, colour, _, _, interlace = ihdr
+    if colour not in _PNG_CHANNELS or width == 0 or height == 0:
+        raise bad(f"bad IHDR {ihdr}")
+    inflate = zlib.decompressobj()
+    try:
+        pixels = inflate.decompress(b"".join(idat))
+    except zlib.error as e:
+        raise bad(f"image data does not inflate: {e}") from None
+    if not inflate.eof:
+        raise bad("image data cut short")
+    row_bytes = (width * _PNG_CHANNELS[colour] * depth + 7) // 8
+    if interlace == 0 and len(pixels) != height * (1 + row_bytes):
+        raise bad(f"image data holds {len(pixels)} bytes, {height * (1 + row_bytes)} expected")
+    return b"".join(kept)
+
+
+def seal_frame(path: str) -> None:
+    """Verify one rendered frame (``verified_png``), drop its metadata chunks, and fsync it."""
+    clean = verified_png(path)
+    try:
+        if os.path.getsize(path) != len(clean):
+            with open(path, "wb") as f:  # in the clip's temporary directory: nobody reads it yet
+                f.write(clean)
+        atomic.fsync_file(path)
+        if os.path.getsize(path) != len(clean):
+            raise DatasetError(f"{path}: frame is {os.path.getsize(path)} bytes after writing {len(clean)}")
+    except OSError as e:
+        raise os_error(path, e) from e
 
 
 # --------------------------------------------------------------------------- config.json
@@ -163,6 +264,131 @@ def clean_partial_clips(out: str, clip_ids: Iterable[str]) -> list[str]:
     return removed
 
 
+# --------------------------------------------------------------------------- one writer per clip set
+
+LOCK_DIR = ".locks"
+
+
+class DatasetLocked(DatasetError):
+    """Another live render writes (some of) the same clips into this dataset directory."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _shards_overlap(a, b) -> bool:
+    """Whether shard ``a`` and ``b`` ((i, N) pairs, None = every clip) may share a clip index."""
+    if a is None or b is None:
+        return True
+    (i, n), (j, m) = a, b
+    return n != m or i == j
+
+
+class DatasetLock:
+    """One writer per clip: ``DATASET/.locks/<shard>.json`` names the host and pid of the run.
+
+    A second render of overlapping clips into the same directory is refused (it would clean up
+    the first one's clips in progress as "leftovers"); shards of one dataset (``--shard i/N``,
+    same N) render side by side. A lock left by a dead process of this host is taken over with a
+    message; a lock of another host cannot be checked and is refused, naming it.
+
+        with DatasetLock(out, shard=(0, 4), log=print):
+            ...
+    """
+
+    def __init__(self, out: str, shard=None, log=None):
+        self.out, self.shard, self.log = out, (tuple(shard) if shard else None), log
+        name = "all" if self.shard is None else f"shard-{self.shard[0]}-of-{self.shard[1]}"
+        self.dir = os.path.join(out, LOCK_DIR)
+        self.path = os.path.join(self.dir, f"{name}.json")
+        self.held = False
+
+    def _owners(self):
+        """(path, record) of every lock file but ours; record None when unreadable."""
+        names = sorted(os.listdir(self.dir)) if os.path.isdir(self.dir) else []
+        for n in names:
+            p = os.path.join(self.dir, n)
+            if not n.endswith(".json") or p == self.path and self.held:
+                continue
+            try:
+                with open(p, encoding="utf-8") as f:
+                    yield p, json.load(f)
+            except FileNotFoundError:
+                continue  # released meanwhile
+            except (OSError, ValueError):
+                yield p, None
+
+    def _check(self) -> None:
+        here = socket.gethostname()
+        for p, rec in self._owners():
+            if rec is None:
+                raise DatasetLocked(f"{p}: unreadable render lock; if no render is writing into "
+                                    f"{self.out}, delete it and rerun")
+            shard = tuple(rec["shard"]) if rec.get("shard") else None
+            if not _shards_overlap(shard, self.shard):
+                continue
+            owner = f"pid {rec.get('pid')} on {rec.get('host')}"
+            if rec.get("host") == here and not _pid_alive(int(rec.get("pid", 0))):
+                if self.log:
+                    self.log(f"generator.render: {p}: stale lock of {owner} (not running), taken over")
+                try:
+                    os.remove(p)
+                except FileNotFoundError:
+                    pass
+                continue
+            raise DatasetLocked(f"{p}: {self.out} is being rendered by {owner} (started "
+                                f"{rec.get('started', '?')}); wait for it, or delete the lock if that "
+                                f"process is gone")
+
+    def acquire(self) -> "DatasetLock":
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            self._check()
+            record = {"host": socket.gethostname(), "pid": os.getpid(), "shard": self.shard,
+                      "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            tmp = f"{self.path}.{_unique_suffix()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(record, f)
+            try:
+                os.link(tmp, self.path)  # atomic, and fails if the lock exists: complete when seen
+            except FileExistsError:
+                self._check()  # a stale lock of our own shard name: taken over, or refused
+                os.link(tmp, self.path)
+            finally:
+                os.remove(tmp)
+            self.held = True
+            self._check()  # two overlapping runs that started together: both see each other
+        except FileExistsError:
+            raise DatasetLocked(f"{self.path}: another render took this lock at the same moment") from None
+        except DatasetLocked:
+            self.release()
+            raise
+        except OSError as e:
+            raise os_error(self.path, e, "cannot take the render lock") from e
+        return self
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
 # --------------------------------------------------------------------------- video
 
 def find_ffmpeg() -> str:
@@ -210,17 +436,30 @@ class ClipWriter:
         # keep_frames=False (config output.png false): the PNGs only feed the video encoder.
         self.out, self.clip_id, self.ffmpeg, self.keep_frames = out, clip_id, ffmpeg, keep_frames or not ffmpeg
         self.tmp_root = os.path.join(out, PARTIAL_DIR)
-        os.makedirs(self.tmp_root, exist_ok=True)
         suffix = _unique_suffix()
         self.frame_dir = os.path.join(self.tmp_root, f"{clip_id}.{suffix}.frames")
         self._tmp_video = os.path.join(self.tmp_root, f"{clip_id}.{suffix}.mp4")
         self._tmp_rows = os.path.join(self.tmp_root, f"{clip_id}.{suffix}.rows.json")
-        if os.path.exists(self.frame_dir):
-            shutil.rmtree(self.frame_dir)
-        os.makedirs(self.frame_dir)
+        try:
+            os.makedirs(self.tmp_root, exist_ok=True)
+            if os.path.exists(self.frame_dir):
+                shutil.rmtree(self.frame_dir)
+            os.makedirs(self.frame_dir)
+        except OSError as e:
+            raise os_error(self.frame_dir, e) from e
 
     def commit(self, frame_rows: list[dict], clip_row: dict, fps: float) -> dict:
-        """Make the clip visible. Returns the rows file's content."""
+        """Make the clip visible. Returns the rows file's content.
+
+        Every frame is checked to decode (``verified_png``) and fsynced, as are the video and the
+        rows, before the rows file (the commit marker) is renamed into place: a full disk or an
+        I/O error fails the clip with a DatasetError naming the file, and nothing is committed."""
+        try:
+            return self._commit(frame_rows, clip_row, fps)
+        except OSError as e:
+            raise os_error(self.frame_dir, e) from e
+
+    def _commit(self, frame_rows: list[dict], clip_row: dict, fps: float) -> dict:
         clip_id = self.clip_id
         n = len(frame_rows)
         missing = [f"{t:04d}.png" for t in range(n)
@@ -228,6 +467,9 @@ class ClipWriter:
         if n == 0 or missing:
             raise DatasetError(f"clip {clip_id}: renderer returned {n} rows but frames are missing "
                                f"in {self.frame_dir}: {missing[:5]}")
+        for t in range(n):
+            seal_frame(os.path.join(self.frame_dir, f"{t:04d}.png"))
+        atomic.fsync_dir(self.frame_dir)
         # clips.csv columns that frames.csv repeats on every frame (schema.CLIP_LEVEL_COLUMNS)
         clip_level = {k: clip_row[k] for k in ("subject_id", "fps", "width", "height", "blink", "split")
                       if clip_row.get(k) is not None}
@@ -246,25 +488,35 @@ class ClipWriter:
 
         if self.ffmpeg:
             write_clip_video(self.frame_dir, self._tmp_video, fps, self.ffmpeg)
+            if os.path.getsize(self._tmp_video) == 0:
+                raise DatasetError(f"{self._tmp_video}: ffmpeg wrote an empty video; the disk may be full")
+            atomic.fsync_file(self._tmp_video)
         final_frames = os.path.join(self.out, FRAMES_DIR, clip_id)
         os.makedirs(os.path.dirname(final_frames), exist_ok=True)
         if os.path.exists(final_frames):  # debris of a crash between rename and commit
             shutil.rmtree(final_frames)
         if self.keep_frames:
             os.rename(self.frame_dir, final_frames)
+            atomic.fsync_dir(os.path.dirname(final_frames))
         else:
             shutil.rmtree(self.frame_dir)
         if self.ffmpeg:
             os.makedirs(os.path.join(self.out, VIDEOS_DIR), exist_ok=True)
             os.replace(self._tmp_video, os.path.join(self.out, VIDEOS_DIR, f"{clip_id}.mp4"))
+            atomic.fsync_dir(os.path.join(self.out, VIDEOS_DIR))
 
         content = {"clip": clip, "frames": frames}
-        with open(self._tmp_rows, "w", encoding="utf-8") as f:
-            json.dump(content, f, default=_json_default)
-            f.flush()
-            os.fsync(f.fileno())
+        text = json.dumps(content, default=_json_default)
+        try:
+            with open(self._tmp_rows, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise os_error(self._tmp_rows, e) from e
         os.makedirs(os.path.join(self.out, ROWS_DIR), exist_ok=True)
         os.replace(self._tmp_rows, rows_path(self.out, clip_id))  # the commit: written LAST
+        atomic.fsync_dir(os.path.join(self.out, ROWS_DIR))
         return content
 
     def abort(self) -> None:
@@ -336,11 +588,10 @@ class _NewColumn(Exception):
 def _stream_manifests(out: str, ids: list[str], frame_cols: list[str], clip_cols: list[str]) -> tuple[int, int]:
     """Write both CSVs clip by clip (a million clips never sit in memory at once).
     Raises _NewColumn if a clip has a column outside the given lists."""
-    suffix = _unique_suffix()
-    paths = {name: os.path.join(out, name) for name in (FRAMES_CSV, CLIPS_CSV)}
-    tmps = {name: f"{p}.tmp.{suffix}" for name, p in paths.items()}
     n_frames = 0
-    try:
+    with contextlib.ExitStack() as stack:
+        tmps = {name: stack.enter_context(atomic.atomic_path(os.path.join(out, name)))
+                for name in (FRAMES_CSV, CLIPS_CSV)}
         with open(tmps[FRAMES_CSV], "w", encoding="utf-8", newline="") as ff, \
                 open(tmps[CLIPS_CSV], "w", encoding="utf-8", newline="") as cf:
             fw = csv.DictWriter(ff, fieldnames=frame_cols)
@@ -358,15 +609,6 @@ def _stream_manifests(out: str, ids: list[str], frame_cols: list[str], clip_cols
                         raise _NewColumn()
                     fw.writerow({k: _csv_value(r.get(k)) for k in frame_cols})
                     n_frames += 1
-            for f in (ff, cf):
-                f.flush()
-                os.fsync(f.fileno())
-        for name in (FRAMES_CSV, CLIPS_CSV):
-            os.replace(tmps[name], paths[name])
-    finally:
-        for t in tmps.values():
-            if os.path.exists(t):
-                os.remove(t)
     return n_frames, len(ids)
 
 
@@ -379,6 +621,13 @@ def write_manifests(out: str, clip_ids: Iterable[str] | None = None) -> tuple[in
     Columns: manifests/schema.py order first, then the first clip's extra columns; if a later
     clip brings a new column, one more pass collects every clip's columns. Returns (n_frames, n_clips).
     """
+    try:
+        return _write_manifests(out, clip_ids)
+    except OSError as e:  # ENOSPC, EIO, read-only: one line naming the file, nothing half-written
+        raise os_error(os.path.join(out, FRAMES_CSV), e) from e
+
+
+def _write_manifests(out: str, clip_ids: Iterable[str] | None) -> tuple[int, int]:
     ids = sorted(completed_clip_ids(out) if clip_ids is None else clip_ids)
     frame_schema, clip_schema = _schema_columns()
     frame_schema = frame_schema or ["clip_id", "frame"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from manifests import schema
+from manifests.atomic import atomic_path
 
 PathLike = Union[str, os.PathLike]
 
@@ -217,31 +217,12 @@ def ordered_columns(columns, canonical) -> list:
     return [c for c in canonical if c in columns] + [c for c in columns if c not in canonical]
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it; set straight back
-    os.umask(mask)
-    return mask
-
-
 def write_csv(df: pd.DataFrame, path: PathLike) -> Path:
     """Write `df` to `path` atomically: a temporary file in the same directory, then os.replace,
     so a reader never sees half a file and a crash leaves the old file intact."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            df.to_csv(f, index=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a manifest is shared like any file
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        df.to_csv(f, index=False)
     return path
 
 

@@ -129,7 +129,10 @@ CLIP_REQUIRED_DTYPES = {
     "blink": INT,
     "cut_event": INT,   # 1: the clip cuts a blink event in half
 }
-CLIP_OPTIONAL_DTYPES = {"split": STR}
+CLIP_OPTIONAL_DTYPES = {
+    "split": STR,
+    "blender_version": STR,  # the Blender that rendered the clip (generator); empty for real data
+}
 CLIP_DTYPES = {**CLIP_REQUIRED_DTYPES, **CLIP_OPTIONAL_DTYPES}
 CLIP_REQUIRED_COLUMNS = list(CLIP_REQUIRED_DTYPES)
 CLIP_COLUMNS = CLIP_REQUIRED_COLUMNS + list(CLIP_OPTIONAL_DTYPES)

@@ -158,3 +158,47 @@ def test_bad_set_value_names_field():
     with pytest.raises(ConfigError) as exc:
         config_from_args(args)
     assert exc.value.field == "blink.wink_probability"
+
+
+# Issue 8: values that passed validation and then hung, overflowed or failed at scene build.
+@pytest.mark.parametrize("overrides, field", [
+    ({"clip.fps": float("inf")}, "clip.fps"),
+    ({"clip.fps": 1e-9}, "clip.fps"),                      # hung in motion.sample_head
+    ({"clip.fps": 1e9}, "clip.fps"),
+    ({"seed": 99999999999999999999}, "seed"),               # failed at scene build (Cycles' int seed)
+    ({"seed": 2 ** 31}, "seed"),
+    ({"n_clips": 10 ** 30}, "n_clips"),                     # OverflowError
+    ({"clip.resolution": [100000, 64]}, "clip.resolution"),
+    ({"clip.n_frames": 10 ** 9}, "clip.n_frames"),
+    ({"clip.n_frames": 90000, "clip.fps": 1.0}, "clip.n_frames"),  # a day-long clip
+    ({"clip.subsamples": 10 ** 6}, "clip.subsamples"),
+    ({"render.samples": 10 ** 9}, "render.samples"),
+    ({"identity.n_subjects": 10 ** 6}, "identity.n_subjects"),
+    ({"head.knot_interval_s": 1e-9}, "head.knot_interval_s"),
+    ({"gaze.fixation_ms": 1e-9}, "gaze.fixation_ms"),
+    ({"negatives.episode_gap_s": 1e-9}, "negatives.episode_gap_s"),
+    ({"blink.rate_per_min": 1e12}, "blink.rate_per_min"),
+    ({"camera.shake_mm": [0.0, float("nan")]}, "camera.shake_mm[1]"),
+])
+def test_every_numeric_field_is_bounded(overrides, field):
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, overrides).validate()
+    assert exc.value.field == field, str(exc.value)
+
+
+def test_the_largest_allowed_values_are_accepted():
+    from generator import config as c
+    load_config(None, {"seed": c.MAX_SEED, "n_clips": c.MAX_CLIPS, "clip.fps": c.MAX_FPS,
+                       "clip.resolution": [c.MAX_RESOLUTION, 8], "render.samples": c.MAX_SAMPLES}).validate()
+
+
+@pytest.mark.parametrize("flag, value", [("--fps", "inf"), ("--fps", "nan"), ("--fps", "1e-9"),
+                                         ("--seed", "99999999999999999999"), ("--clips", "1" + "0" * 30),
+                                         ("--resolution", "100000"), ("--frames", "1000000000"),
+                                         ("--samples", "1000000000"), ("--workers", "100000")])
+def test_bad_flag_values_are_usage_errors_naming_the_flag(flag, value, capsys):
+    argv = ["--out", "d", flag, value] + (["64"] if flag == "--resolution" else [])
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2
+    assert flag in capsys.readouterr().err

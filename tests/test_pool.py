@@ -170,3 +170,75 @@ def test_worker_memory_stays_flat(tmp_path):
     # count. 1 MB/clip is 1 GB per thousand clips: a worker would not survive a long run.
     per_clip = (rss[-1] - rss[3]) / (len(rss) - 4)
     assert per_clip < 1.0, f"RSS grew {per_clip:.2f} MB per clip from clip 4 to 10: {rss}"
+
+
+def test_a_clip_rendered_alone_gives_the_same_files_as_after_other_clips(reference, tmp_path):
+    """Pixels do not depend on what the process rendered before, and identical renders are
+    identical files (no date/render-time text chunks). In the reference, clip 2 was rendered by
+    a worker that had rendered clip 0 or 1 first (2 workers, 1 thread each); here it is alone
+    in a fresh process (in-process, all cores)."""
+    out = tmp_path / "ds"
+    r = run_render(out, "--shard", "2/3")
+    assert r.returncode == 0, r.stderr[-3000:]
+    (clip,) = read_rows(out / "clips.csv")
+    for t in range(13):
+        name = f"frames/{clip['clip_id']}/{t:04d}.png"
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    assert clip["blender_version"].startswith("bpy ")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is not rendering
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_one_writer_per_dataset_and_sigterm_stops_every_worker(reference, tmp_path):
+    out = tmp_path / "ds"
+    proc = subprocess.Popen(render_cmd(out, "--workers", "2"), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_mid_clip(out, proc)
+        workers = children(proc.pid)
+        assert workers
+        # A second identical command must not touch the live run's clip in progress.
+        second = run_render(out, "--workers", "2")
+        assert second.returncode == 2, second.stderr[-3000:]
+        assert "cleaned" not in second.stderr
+        msg = second.stderr.strip().splitlines()[-1]
+        assert os.path.join(".locks", "all.json") in msg and f"pid {proc.pid}" in msg
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("generator.render: error: interrupted by SIGTERM")
+    assert "Traceback" not in err
+    assert not [pid for pid in workers if _alive(pid)], "workers outlived the render (orphans)"
+    assert not os.listdir(out / writers.LOCK_DIR)
+    r = run_render(out, "--workers", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert_valid(out)
+    assert labels(out) == labels(reference)
+
+
+def test_ctrl_c_stops_an_in_process_render_with_one_line(tmp_path):
+    out = tmp_path / "ds"
+    proc = subprocess.Popen(render_cmd(out), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        wait_mid_clip(out, proc)
+        proc.send_signal(signal.SIGINT)  # lands inside Blender's render call most of the time
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted by SIGINT" in err.strip().splitlines()[-1] and "Traceback" not in err
+    assert not os.listdir(out / writers.LOCK_DIR)

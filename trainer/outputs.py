@@ -8,37 +8,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-
-def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Rename a finished temporary file onto `path` with the usual permissions (mkstemp makes
-    0600 files; outputs are meant to be shared like any other file)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
-    """Yield a temporary path beside `path`; publish it on success, delete it on any error.
-    `suffix` matters to writers that pick the format from the name (matplotlib: ".png")."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# One implementation of atomic writes for the whole project (fsync, umask mode, cleanup).
+from manifests.atomic import atomic_path, publish  # noqa: F401  (re-exported: trainer.export uses it)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
