@@ -32,6 +32,8 @@ class TrainConfig:
     crop_size: int = 48  # eye crop side in pixels: the paper's 48x48x3 tokens
     eyes: tuple[str, ...] = ("left", "right")  # each eye is its own sample (paper)
     augment: bool = True  # photometric/geometric augmentation of training windows only
+    augment_preset: str = "default"  # trainer/augment.py PRESETS: default, strong (issue 12 domain
+    #                                  randomisation: framing, low resolution, occluders...) or none
     cache: bool = True  # crop cache on disk: crops are cut once, not every epoch
     cache_dir: str | None = None  # None -> the dataset's default (DATASET/.cache)
     val_ratio: float = 0.15  # used only when no split exists: subject-disjoint val share
@@ -94,6 +96,9 @@ class TrainConfig:
             raise ConfigError("grad_clip", f"must be >= 0 (0 disables), got {self.grad_clip}")
         if self.amp not in ("auto", "bf16", "off"):
             raise ConfigError("amp", f"must be auto, bf16 or off, got {self.amp!r}")
+        from trainer.augment import PRESETS
+        if self.augment_preset not in PRESETS:
+            raise ConfigError("augment_preset", f"must be one of {', '.join(PRESETS)}, got {self.augment_preset!r}")
         if self.select_on not in ("f1", "loss"):
             raise ConfigError("select_on", f"must be f1 or loss, got {self.select_on!r}")
         if not (0 < self.val_ratio < 1 and 0 <= self.test_ratio < 1
