@@ -280,7 +280,7 @@ def predict_images(checkpoint: str, folder: str, out_dir: str | None = None, fit
 # ---------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="trained model (default: the shipped one, trainer/weights/)")
     p.add_argument("input", help="a video file, or a folder of eye-crop images")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--stride", type=int, default=1, help="sliding-window stride in frames (video)")
@@ -303,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.device == "auto":
         a.device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
+        if a.checkpoint is None:  # the shipped synthetic-only model (trainer/shipped.py)
+            from trainer.shipped import default_checkpoint_path
+            a.checkpoint = str(default_checkpoint_path())
         if os.path.isdir(a.input):
             df = predict_images(a.checkpoint, a.input, a.out, a.image_fit, a.batch_size, a.device, a.progress)
             print(f"{len(df)} images scored: mean closure {df['closure'].mean():.3f}; {Path(a.out) / 'scores.csv'}")
