@@ -62,7 +62,9 @@ class BlinkFormer(nn.Module):
         else:
             # pretrained=False: nothing is downloaded; weights come only from create_model(pretrained_path=...)
             self.cnn = timm.create_model(frame_encoder, pretrained=False, num_classes=0)
-            self.frame_embed = nn.Linear(self.cnn.num_features, embed_dim)
+            # pooled features after any head conv (MobileNets): timm's head_hidden_size, else num_features
+            width = getattr(self.cnn, "head_hidden_size", None) or self.cnn.num_features
+            self.frame_embed = nn.Linear(width, embed_dim)
 
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, window + 1, embed_dim))
