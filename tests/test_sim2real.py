@@ -187,3 +187,33 @@ def test_transfer_bench_writes_a_table_on_fake_real_data(tmp_path):
                           str(tmp_path / "nope"), "--out", str(tmp_path / "x.md")], capture_output=True, text=True,
                          cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert bad.returncode == 2 and "nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_calibrate_cli_writes_a_small_model_only_checkpoint_that_predict_loads(tiny_dataset, tmp_path):
+    """Train nothing: a fresh model on the tiny dataset's val split still gets a fitted, monotone map,
+    and the --half checkpoint gives the same closure within 1e-2."""
+    from trainer.calibrate import main as calibrate_main
+    from trainer.evaluate import load_trained_model
+    from trainer.fit import checkpoint_state
+    from trainer.models import create_model
+
+    subprocess.run([sys.executable, "-m", "manifests", "split", str(tiny_dataset), "--ratios", "0.5", "0.5", "0"],
+                   check=True, capture_output=True, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    torch.manual_seed(0)
+    m = create_model("blinkformer_tiny", window=13, crop_size=48)
+    ckpt = checkpoint_state(m, "blinkformer_tiny", dict(window=13, crop_size=48), dict(size=48, scale=1.6),
+                            config=dict(data=str(tiny_dataset)), optimizer={"big": torch.zeros(1000)})
+    torch.save(ckpt, tmp_path / "last.pt")
+    for half in (False, True):
+        out = tmp_path / f"cal{int(half)}.pt"
+        assert calibrate_main(["--checkpoint", str(tmp_path / "last.pt"), "--out", str(out), "--data", str(tiny_dataset),
+                               "--threads", "1"] + (["--half"] if half else [])) == 0
+        c = torch.load(out, weights_only=True)
+        assert "optimizer" not in c and c["calibration"]["scale"] >= 0 and len(c["calibration"]["per_resolution"]) == 4
+    (m32, _), (m16, _) = load_trained_model(tmp_path / "cal0.pt"), load_trained_model(tmp_path / "cal1.pt")
+    assert (tmp_path / "cal1.pt").stat().st_size < 0.6 * (tmp_path / "cal0.pt").stat().st_size
+    x = torch.randint(0, 255, (4, 13, 3, 48, 48), dtype=torch.uint8)
+    with torch.no_grad():
+        d = (torch.sigmoid(m32(x)["closure_logit"]) - torch.sigmoid(m16(x)["closure_logit"])).abs().max()
+    assert d < 1e-2
+    assert calibrate_main(["--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x.pt")]) == 2

@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="synthetic validation dataset (default: the checkpoint's)")
     p.add_argument("--split", help="split of --data to use (default: val)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--half", action="store_true", help="store float weights as float16 (half the file; loading "
+                   "casts them back to float32, closure within 1e-2)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -149,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     report["checkpoint"] = str(a.checkpoint)
     keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler", "rng")}
     keep["model"] = model.state_dict()
+    if a.half:  # BatchNorm counters stay integers; calibration scalars stay float32
+        keep["model"] = {k: v.half() if v.is_floating_point() and v.ndim > 0 else v for k, v in keep["model"].items()}
     keep["calibration"] = report
     torch_save(keep, Path(a.out))
     for r in report["per_resolution"]:
