@@ -217,3 +217,25 @@ def test_calibrate_cli_writes_a_small_model_only_checkpoint_that_predict_loads(t
         d = (torch.sigmoid(m32(x)["closure_logit"]) - torch.sigmoid(m16(x)["closure_logit"])).abs().max()
     assert d < 1e-2
     assert calibrate_main(["--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x.pt")]) == 2
+
+
+def test_shipped_model_is_small_calibrated_and_the_predict_default(tmp_path, monkeypatch, capsys):
+    from trainer import shipped
+    from trainer.evaluate import load_trained_model
+    from trainer.predict import main as predict_main
+
+    path = shipped.default_checkpoint_path()
+    assert path.stat().st_size < 12 * 2**20  # carried in git: keep it small
+    model, ckpt = load_trained_model(path)
+    assert ckpt["calibration"]["threshold"] == 0.5 and "optimizer" not in ckpt
+    assert ckpt["model_name"] == "blinkformer_cnn_tiny"
+    # predict without --checkpoint scores a folder with it
+    d = tmp_path / "eyes" / "open"
+    d.mkdir(parents=True)
+    cv2.imwrite(str(d / "a.png"), np.full((40, 50, 3), 128, np.uint8))
+    assert predict_main([str(tmp_path / "eyes"), "--out", str(tmp_path / "p"), "--device", "cpu"]) == 0
+    assert (tmp_path / "p" / "scores.csv").is_file()
+    # a copy without the weights: a one-line error naming the missing file, exit 2
+    monkeypatch.setattr(shipped, "SHIPPED_CHECKPOINT", tmp_path / "none.pt")
+    assert predict_main([str(tmp_path / "eyes"), "--out", str(tmp_path / "q"), "--device", "cpu"]) == 2
+    assert "none.pt" in capsys.readouterr().err
