@@ -52,17 +52,21 @@ def score_eye_state(checkpoint: str, root: Path, threshold: float, batch_size: i
 
 def score_videos(checkpoint: str, videos: Path, out: Path) -> dict:
     """Blink events on the dev videos, model and EAR baseline; {"skipped": why} when unavailable."""
+    import trainer.predict
     try:
         from trainer import evaluate_video as ev
     except ImportError as e:
         return {"skipped": f"trainer.evaluate_video is not available ({e})"}
+    if Path(ev.__file__).resolve().parent != Path(trainer.predict.__file__).resolve().parent:
+        # an editable install elsewhere can lend the submodule: never mix two checkouts' code
+        return {"skipped": f"trainer.evaluate_video comes from another checkout ({ev.__file__})"}
     if not (videos / "blinks.csv").is_file():
         return {"skipped": f"{videos}/blinks.csv not found"}
     try:
         ex = videos / "exclusions.csv"
         labels = ev.read_labels(videos / "blinks.csv", ex if ex.is_file() else None)
         report = ev.evaluate_videos(videos, labels, ["model", "ear"], out, checkpoint, names=sorted(labels))
-    except (AttributeError, TypeError) as e:  # the module's interface changed: say so, do not guess
+    except (AttributeError, TypeError, ImportError) as e:  # the interface changed: say so, do not guess
         return {"skipped": f"trainer.evaluate_video interface differs ({type(e).__name__}: {e})"}
     rows = report[report["video"] == "ALL"].set_index("method")
     res = {m: {k: float(rows.loc[m, k]) for k in ("precision", "recall", "f1", "frame_auroc")} for m in rows.index}
