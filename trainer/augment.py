@@ -15,7 +15,8 @@ trainer.crops.rendered_rect): a draw that reaches the black is shrunk until it f
 framing is clamped to what the data holds.
 
 Presets (`PRESETS`, `--augment-preset` in trainer.fit): "default" is the augmentation every
-earlier run used; "strong" is the full randomisation of issue 12; "none" switches all off.
+earlier run used; "strong" is the full randomisation of issue 12; "affine" is the issue's quick
+trial (wide affine zoom, low resolution); "none" switches all off. Measured: BENCHMARKS.md.
 Deterministic: the same `torch.Generator` state gives the same output.
 """
 from __future__ import annotations
@@ -109,6 +110,15 @@ PRESETS: dict[str, AugmentConfig] = {
         noise_p=0.4, max_noise_std=10.0,  # low-light sensor noise
         jpeg_p=0.4, jpeg_quality=(20, 90),  # web video and JPEG crops
         occluder_p=0.2,            # glasses and hair cover a fraction of real eyes
+    ),
+    # the quick trial of issue 12 that helped blinkformer_cnn_tiny on 240 clips (Kaggle AUROC 0.916
+    # -> 0.960): wide zoom by affine jitter (reflected borders), no framing from a context crop
+    "affine": AugmentConfig(
+        affine_p=0.9, max_scale=0.35, max_shift=0.12, max_rotate_deg=12.0,  # landmark-detector framing
+        grayscale_p=0.4,           # IR / monochrome cameras
+        blur_p=0.4, max_blur_sigma=1.5,  # defocus and motion
+        jpeg_p=0.4,                # compressed video and web crops
+        lowres_p=0.5, lowres_px=(12, 36),  # small eyes in video
     ),
 }
 
