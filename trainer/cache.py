@@ -26,7 +26,7 @@ import numpy as np
 
 from trainer.crops import CropConfig, crop_image_eyes
 
-CACHE_FORMAT = 2  # bump when the array layout or the crop code changes meaning
+CACHE_FORMAT = 3  # bump when the array layout or the crop code changes meaning (3: + rects.npy)
 
 
 def file_digest(path: str, chunk: int = 1 << 20) -> str:
@@ -46,12 +46,13 @@ def cache_key(manifest_digest: str, cfg: CropConfig, eyes: tuple[str, ...]) -> s
 def _crop_rows(args):
     paths, hws, boxes, valid, size = args
     out = np.zeros((len(paths), boxes.shape[1], 3, size, size), np.uint8)
+    rects = np.zeros((len(paths), 4), np.float32)
     for i, (p, hw) in enumerate(zip(paths, hws)):
         if valid[i].any():  # an eye without landmarks in this frame stays zero and is never served
             ok = np.flatnonzero(valid[i])
-            out[i, ok] = crop_image_eyes(os.fsdecode(p), boxes[i, ok], size,
-                                         expect_hw=None if hw is None else tuple(int(v) for v in hw))
-    return out
+            out[i, ok], rects[i] = crop_image_eyes(os.fsdecode(p), boxes[i, ok], size, return_rect=True,
+                                                   expect_hw=None if hw is None else tuple(int(v) for v in hw))
+    return out, rects
 
 
 def build_cache(path: str, image_paths, image_hw, boxes: np.ndarray,
@@ -69,6 +70,8 @@ def build_cache(path: str, image_paths, image_hw, boxes: np.ndarray,
     try:
         arr = np.lib.format.open_memmap(os.path.join(tmp, "crops.npy"), mode="w+", dtype=np.uint8,
                                         shape=(n, n_eyes, 3, cfg.size, cfg.size))
+        # the rendered part of each frame (crops.rendered_rect): framing augmentation stays inside it
+        rects = np.zeros((n, 4), np.float32)
         chunk = 256
         jobs = [(image_paths[a:a + chunk], (image_hw[a:a + chunk] if image_hw is not None else [None] * len(image_paths[a:a + chunk])),
                  boxes[a:a + chunk], valid[a:a + chunk], cfg.size) for a in range(0, n, chunk)]
@@ -80,17 +83,18 @@ def build_cache(path: str, image_paths, image_hw, boxes: np.ndarray,
         if workers > 0:
             with ProcessPoolExecutor(workers) as pool:
                 results = pool.map(_crop_rows, jobs)
-                for a, res in zip(range(0, n, chunk), results):
-                    arr[a:a + len(res)] = res
+                for a, (res, rect) in zip(range(0, n, chunk), results):
+                    arr[a:a + len(res)], rects[a:a + len(res)] = res, rect
                     bar and bar.update(len(res))
         else:
             for a, job in zip(range(0, n, chunk), jobs):
-                res = _crop_rows(job)
-                arr[a:a + len(res)] = res
+                res, rect = _crop_rows(job)
+                arr[a:a + len(res)], rects[a:a + len(res)] = res, rect
                 bar and bar.update(len(res))
         bar and bar.close()
         arr.flush()
         del arr
+        np.save(os.path.join(tmp, "rects.npy"), rects)
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump({**meta, "rows": n, "eyes_per_row": n_eyes, "crop": cfg.to_dict(),
                        "format": CACHE_FORMAT, "build_seconds": round(time.time() - t0, 3)}, f, indent=1)
@@ -107,7 +111,7 @@ def build_cache(path: str, image_paths, image_hw, boxes: np.ndarray,
 
 
 def is_complete(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, "meta.json")) and os.path.isfile(os.path.join(path, "crops.npy"))
+    return all(os.path.isfile(os.path.join(path, f)) for f in ("meta.json", "crops.npy", "rects.npy"))
 
 
 def open_cache(path: str) -> np.ndarray:
@@ -116,3 +120,8 @@ def open_cache(path: str) -> np.ndarray:
         return np.load(os.path.join(path, "crops.npy"), mmap_mode="r")
     except (OSError, ValueError) as e:
         raise OSError(f"{path}/crops.npy: crop cache is unreadable ({e}); delete the directory to rebuild") from e
+
+
+def open_rects(path: str) -> np.ndarray:
+    """The rendered rect (x0, y0, x1, y1) of every cached row: float32 [N, 4]."""
+    return np.load(os.path.join(path, "rects.npy"))

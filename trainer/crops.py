@@ -130,13 +130,16 @@ def crop_eye(image: np.ndarray, box, size: int) -> np.ndarray:
     return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def crop_image_eyes(path: str, boxes, size: int, expect_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """Read one frame and crop several eyes: uint8 [len(boxes), 3, size, size] (CHW, for torch)."""
+def crop_image_eyes(path: str, boxes, size: int, expect_hw: tuple[int, int] | None = None,
+                    return_rect: bool = False):
+    """Read one frame and crop several eyes: uint8 [len(boxes), 3, size, size] (CHW, for torch);
+    with return_rect, also the frame's rendered_rect (x0, y0, x1, y1)."""
     img = read_image(path)
     if expect_hw is not None and tuple(img.shape[:2]) != tuple(expect_hw):
         raise FrameReadError(f"{path}: image is {img.shape[1]}x{img.shape[0]} but the manifest says "
                              f"{expect_hw[1]}x{expect_hw[0]}")
-    return np.stack([crop_eye(img, b, size).transpose(2, 0, 1) for b in boxes])
+    crops = np.stack([crop_eye(img, b, size).transpose(2, 0, 1) for b in boxes])
+    return (crops, rendered_rect(img)) if return_rect else crops
 
 
 def contact_sheet(crops: np.ndarray, cols: int = 13, pad: int = 2) -> np.ndarray:
@@ -148,3 +151,75 @@ def contact_sheet(crops: np.ndarray, cols: int = 13, pad: int = 2) -> np.ndarray
         r, q = divmod(i, cols)
         sheet[pad + r * (s + pad): pad + r * (s + pad) + s, pad + q * (s + pad): pad + q * (s + pad) + s] = c.transpose(1, 2, 0)
     return sheet
+
+
+# ------------------------------------------------------------------ framing (domain randomisation)
+def rendered_rect(image: np.ndarray) -> np.ndarray:
+    """(x0, y0, x1, y1) in manifest pixels of the part of `image` that holds picture.
+
+    Eye-region renders (generator.scene `eye_region`) leave everything outside a border box black
+    (plus a sparse dither of near-black pixels); a crop reaching there would show the model a
+    black band no real camera makes. Rows/columns count as rendered where more than half as many
+    pixels are non-black as in the fullest row/column; a full-frame image gives the whole image.
+    """
+    h, w = image.shape[:2]
+    lit = image.reshape(h, w, -1).max(axis=2) > 0
+    rows, cols = lit.sum(axis=1), lit.sum(axis=0)
+    if rows.max(initial=0) == 0:
+        return np.array([0.0, 0.0, 0.0, 0.0])
+    ys = np.flatnonzero(rows > rows.max() / 2)
+    xs = np.flatnonzero(cols > cols.max() / 2)
+    return np.array([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], np.float64)
+
+
+def square_corners(boxes: np.ndarray, scale: float, offset: tuple[float, float], roll: float,
+                   corner_scale: float) -> np.ndarray:
+    """Image corners [N, 4, 2] of a framing square of side `scale` x corner distance, centred at
+    `offset` (in corner distances, box axes) from each box centre and turned by `roll` radians
+    against it. `boxes` [N, 4] are crop boxes (cx, cy, side, angle) of scale `corner_scale`."""
+    b = np.asarray(boxes, np.float64)
+    d = b[:, 2] / corner_scale  # corner distance in pixels
+    h = scale / 2
+    cr, sr = np.cos(roll), np.sin(roll)
+    local = np.array([[-h, -h], [h, -h], [h, h], [-h, h]]) @ np.array([[cr, sr], [-sr, cr]]) + offset  # box axes
+    ca, sa = np.cos(b[:, 3]), np.sin(b[:, 3])
+    x = b[:, None, 0] + d[:, None] * (local[None, :, 0] * ca[:, None] - local[None, :, 1] * sa[:, None])
+    y = b[:, None, 1] + d[:, None] * (local[None, :, 0] * sa[:, None] + local[None, :, 1] * ca[:, None])
+    return np.stack([x, y], axis=2)
+
+
+def framing_fits(boxes: np.ndarray, rects: np.ndarray, scale: float, offset, roll: float,
+                 corner_scale: float, context_scale: float) -> bool:
+    """Whether a framing square lies inside the rendered rect of every frame ([N, 4] each) and
+    inside the cached context crop (side `context_scale` x corner distance, box-aligned)."""
+    local = square_corners(np.array([[0.0, 0.0, corner_scale, 0.0]]), scale, offset, roll, corner_scale)[0]
+    if np.abs(local).max() > context_scale / 2 + 1e-9:
+        return False
+    pts = square_corners(boxes, scale, offset, roll, corner_scale)
+    r = np.asarray(rects, np.float64)[:, None, :]
+    return bool(((pts[..., 0] >= r[..., 0]) & (pts[..., 0] <= r[..., 2])
+                 & (pts[..., 1] >= r[..., 1]) & (pts[..., 1] <= r[..., 3])).all())
+
+
+def cut_framing(context: np.ndarray, context_scale: float, scale: float, offset=(0.0, 0.0),
+                roll: float = 0.0, size: int = 48) -> np.ndarray:
+    """Cut a framing square out of box-aligned context crops [T, C, C, 3] (side `context_scale`
+    x corner distance): side `scale` x corner distance, centre `offset` (corner distances, box
+    axes), turned by `roll` radians; resampled to [T, size, size, 3]. The nominal crop
+    (scale = the crop scale, no offset or roll) of a context cached at size x context/scale
+    pixels is a plain centre cut."""
+    c = context.shape[1]
+    px = c / context_scale                      # context pixels per corner distance
+    step = scale * px / size                    # context pixels per output pixel
+    cr, sr = np.cos(roll), np.sin(roll)
+    # output pixel u -> context pixel: centre + px * offset + step * R(roll) (u - centre_out)
+    m = np.array([[cr, -sr], [sr, cr]]) * step
+    t = (c - 1) / 2 + px * np.asarray(offset, np.float64) - m @ np.full(2, (size - 1) / 2)
+    src = context
+    if step > 1.25:  # shrinking: low-pass first, as INTER_AREA would (warpAffine has no area mode)
+        sigma = 0.5 * np.sqrt(step ** 2 - 1)
+        k = 2 * int(np.ceil(2 * sigma)) + 1
+        src = np.stack([cv2.GaussianBlur(f, (k, k), sigma) for f in context])
+    warp = np.concatenate([m, t[:, None]], axis=1)
+    return np.stack([cv2.warpAffine(f, warp, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                    borderMode=cv2.BORDER_REPLICATE) for f in src])

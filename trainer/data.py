@@ -36,7 +36,8 @@ from torch.utils.data import Dataset
 from manifests import eye_crop, schema
 from manifests.io import ManifestError, csv_line, read_clips, read_frames, resolve_column
 from trainer import cache as crop_cache
-from trainer.crops import CropConfig, FrameReadError, crop_boxes, crop_image_eyes, smooth_boxes
+from trainer.crops import (CropConfig, FrameReadError, crop_boxes, crop_image_eyes, read_image, rendered_rect,
+                           smooth_boxes)
 from trainer.augment import WindowAugment
 
 EYE_INDEX = {eye: i for i, eye in enumerate(schema.EYES)}  # left 0, right 1
@@ -141,6 +142,15 @@ class EyeWindowDataset(Dataset):
         self.crop = CropConfig(**{**base.to_dict(), "size": int(crop_size)})
         eye_crop.check_dataset_holds_crop(self.root, self.crop.scale)  # eye-region frames: black past the border
         self.augment = WindowAugment() if augment is True else (augment or None)
+        # Framing augmentation (trainer.augment) cuts each window out of a larger, box-aligned
+        # "context" crop (same centre and angle, side context_scale x corner distance, same pixels
+        # per corner distance): the cache then holds the context, and items carry the boxes and
+        # rendered rects the augmentation must stay inside.
+        context_scale = getattr(self.augment, "context_scale", None)
+        self.context = None
+        if context_scale is not None and context_scale > self.crop.scale:
+            self.context = CropConfig(**{**self.crop.to_dict(), "scale": float(context_scale),
+                                         "size": int(round(self.crop.size * context_scale / self.crop.scale))})
         self.seed, self.epoch = int(seed), 0
 
     def _read_manifest(self) -> pd.DataFrame:
@@ -275,17 +285,37 @@ class EyeWindowDataset(Dataset):
         if not cache:
             return
         cdir = os.fspath(cache_dir) if cache_dir is not None else os.path.join(self.root, ".cache")
-        key = crop_cache.cache_key(crop_cache.file_digest(self.frames_csv), self.crop, schema.EYES)
+        key = crop_cache.cache_key(crop_cache.file_digest(self.frames_csv), self.cache_crop, schema.EYES)
         self.cache_path = os.path.join(cdir, f"crops-{key}")
         if not crop_cache.is_complete(self.cache_path):
             try:
-                crop_cache.build_cache(self.cache_path, self._image_paths, self._image_hw, self._boxes, valid, self.crop,
+                crop_cache.build_cache(self.cache_path, self._image_paths, self._image_hw, self._cache_boxes(),
+                                       valid, self.cache_crop,
                                        meta={"frames_csv": os.path.abspath(self.frames_csv)},
                                        workers=cache_workers, progress=progress)
             except PermissionError as e:
                 raise PermissionError(f"{cdir}: cannot write the crop cache ({e}); pass cache_dir=") from e
 
     # -- helpers the trainer uses -------------------------------------------------------------
+    @property
+    def cache_crop(self) -> CropConfig:
+        """What the cache (or an uncached read) cuts: the context crop when framing needs one."""
+        return self.context or self.crop
+
+    def _cache_boxes(self) -> np.ndarray:
+        boxes = self._boxes.copy()
+        boxes[..., 2] *= self.cache_crop.scale / self.crop.scale
+        return boxes
+
+    def rects(self, i: int) -> np.ndarray:
+        """Rendered rects [T, 4] of the frames of sample i (crops.rendered_rect)."""
+        rows = self._rows[i]
+        if self.cache_path is not None:
+            if getattr(self, "_rects", None) is None:
+                self._rects = crop_cache.open_rects(self.cache_path)
+            return self._rects[rows]
+        return np.stack([rendered_rect(read_image(os.fsdecode(self._image_paths[r]))) for r in rows])
+
     def __len__(self) -> int:
         return len(self.samples)
 
@@ -318,7 +348,9 @@ class EyeWindowDataset(Dataset):
                 self._cache_arr, self._cache_pid = crop_cache.open_cache(self.cache_path), os.getpid()
             return np.asarray(self._cache_arr[rows, e])
         uniq, inv = np.unique(rows, return_inverse=True)
-        cut = np.stack([crop_image_eyes(os.fsdecode(self._image_paths[r]), self._boxes[r, e:e + 1], self.crop.size,
+        ratio = np.array([1, 1, self.cache_crop.scale / self.crop.scale, 1], np.float32)
+        cut = np.stack([crop_image_eyes(os.fsdecode(self._image_paths[r]), self._boxes[r, e:e + 1] * ratio,
+                                        self.cache_crop.size,
                                         expect_hw=None if self._image_hw is None else tuple(self._image_hw[r]))[0]
                         for r in uniq])
         return cut[inv]
@@ -334,6 +366,11 @@ class EyeWindowDataset(Dataset):
             "clip_id": str(self._clip_names[self._clip_code[i]]),
             "start": int(self._start[i]),
         }
+        if self.context is not None:  # the augmentation cuts the window out of the context crop
+            from trainer.augment import FramingInput
+            item["framing"] = FramingInput(boxes=self._boxes[self._rows[i], int(self._eye[i])].astype(np.float64),
+                                           rects=self.rects(i).astype(np.float64), corner_scale=self.crop.scale,
+                                           context_scale=self.context.scale, size=self.crop.size)
         if self.augment is not None:
             g = torch.Generator().manual_seed(hash((self.seed, self.epoch, i)) & (2**63 - 1))
             item = self.augment(item, g)
@@ -341,5 +378,5 @@ class EyeWindowDataset(Dataset):
 
     def __getstate__(self):  # memory maps are reopened in each worker, never pickled
         state = dict(self.__dict__)
-        state["_cache_arr"], state["_cache_pid"] = None, None
+        state["_cache_arr"], state["_cache_pid"], state["_rects"] = None, None, None
         return state

@@ -176,10 +176,12 @@ def resolve_splits(cfg: TrainConfig, rank: int, world: int) -> dict[str, Any]:
 
 
 def build_dataset(root: str, split: str | None, cfg: TrainConfig, train: bool):
+    from trainer.augment import WindowAugment
     from trainer.data import EyeWindowDataset
 
+    augment = WindowAugment(cfg.augment_preset) if train and cfg.augment else None
     ds = EyeWindowDataset(root, window=cfg.window, stride=cfg.stride, crop_size=cfg.crop_size,
-                          eyes=tuple(cfg.eyes), split=split, augment=bool(train and cfg.augment),
+                          eyes=tuple(cfg.eyes), split=split, augment=augment,
                           cache=cfg.cache, cache_dir=cfg.cache_dir, seed=cfg.seed)
     if len(ds) == 0:
         raise ConfigError("data", f"{root}: split {split!r} holds no {cfg.window}-frame eye windows")

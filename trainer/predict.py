@@ -439,7 +439,7 @@ def predict_images(checkpoint: str, folder: str, out_dir: str | None = None, fit
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("input", help="a video file, or a folder of eye-crop images")
-    p.add_argument("--checkpoint", help="trained model (needed unless --method ear)")
+    p.add_argument("--checkpoint", help="trained model (default: the shipped synthetic-only model, trainer/weights/; not used by --method ear)")
     p.add_argument("--method", choices=["model", "ear"], default="model",
                    help="video: the learned model, or the eye-aspect-ratio baseline (no checkpoint)")
     p.add_argument("--out", required=True, help="output directory")
@@ -459,13 +459,14 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.stride < 1 or a.smooth < 1:
         p.error(f"--stride and --smooth must be >= 1, got {a.stride}, {a.smooth}")
-    if a.method == "model" and not a.checkpoint:
-        p.error("--checkpoint is needed (or --method ear)")
     if a.device == "auto":
         a.device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     try:
+        if a.method == "model" and a.checkpoint is None:  # the shipped synthetic-only model (trainer/shipped.py)
+            from trainer.shipped import default_checkpoint_path
+            a.checkpoint = str(default_checkpoint_path())
         if a.events:
             from trainer.calibrate_events import load_events_json
             high, low = load_events_json(a.events)
