@@ -60,7 +60,7 @@ def main(argv=None) -> int:
             import onnxruntime as ort
 
             from trainer.export import check_parity, export_onnx
-            from trainer.fit import checkpoint_state
+            from trainer.checkpoint import checkpoint_state
             with tempfile.TemporaryDirectory() as tmp:
                 ckpt = Path(tmp) / "m.pt"
                 torch.save(checkpoint_state(model, name, dict(crop_size=model.crop_size, window=model.window)), ckpt)

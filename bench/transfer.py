@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     real = Path(a.real)
-    from trainer.evaluate import load_checkpoint
+    from trainer.checkpoint import load_checkpoint
     from trainer.outputs import write_text
 
     try:

@@ -161,7 +161,7 @@ def _fake_real_data(root: Path) -> Path:
 
 
 def test_transfer_bench_writes_a_table_on_fake_real_data(tmp_path):
-    from trainer.fit import checkpoint_state
+    from trainer.checkpoint import checkpoint_state
     from trainer.models import create_model
 
     real = _fake_real_data(tmp_path / "realdata")
@@ -193,8 +193,8 @@ def test_calibrate_cli_writes_a_small_model_only_checkpoint_that_predict_loads(t
     """Train nothing: a fresh model on the tiny dataset's val split still gets a fitted, monotone map,
     and the --half checkpoint gives the same closure within 1e-2."""
     from trainer.calibrate import main as calibrate_main
-    from trainer.evaluate import load_trained_model
-    from trainer.fit import checkpoint_state
+    from trainer.checkpoint import load_trained_model
+    from trainer.checkpoint import checkpoint_state
     from trainer.models import create_model
 
     subprocess.run([sys.executable, "-m", "manifests", "split", str(tiny_dataset), "--ratios", "0.5", "0.5", "0"],
@@ -221,7 +221,7 @@ def test_calibrate_cli_writes_a_small_model_only_checkpoint_that_predict_loads(t
 
 def test_shipped_model_is_small_calibrated_and_the_predict_default(tmp_path, monkeypatch, capsys):
     from trainer import shipped
-    from trainer.evaluate import load_trained_model
+    from trainer.checkpoint import load_trained_model
     from trainer.predict import main as predict_main
 
     path = shipped.default_checkpoint_path()

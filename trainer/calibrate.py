@@ -121,7 +121,7 @@ def validation_windows(ckpt: dict, data: str | None, split: str | None):
 
 
 def _crop(ckpt):
-    from trainer.evaluate import checkpoint_crop_config
+    from trainer.checkpoint import checkpoint_crop_config
     return checkpoint_crop_config(ckpt)
 
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    from trainer.evaluate import load_trained_model
+    from trainer.checkpoint import load_trained_model
     from trainer.outputs import torch_save
 
     try:
