@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import List, Optional, Tuple
 
-from .config import ENGINES, ConfigError, GeneratorConfig, load_config
+from .config import DEVICES, ENGINES, ConfigError, GeneratorConfig, load_config
 
 
 def argv_after_dashdash(argv: List[str]) -> List[str]:
@@ -89,6 +89,10 @@ def build_parser(prog: Optional[str] = "synblink-render") -> argparse.ArgumentPa
                    help="render only a box around both eyes, black elsewhere (render.eye_region)")
     p.add_argument("--samples", type=_positive_int, default=None, metavar="K", help="render samples (render.samples)")
     p.add_argument("--engine", choices=ENGINES, default=None, help="render engine (render.engine)")
+    p.add_argument("--device", choices=DEVICES, default=None,
+                   help="Cycles device (render.device): cpu; gpu (OptiX/CUDA/HIP/Metal/oneAPI, error if none); "
+                        "auto (a GPU if found, else the CPU). With GPUs, --workers N spreads N processes "
+                        "round-robin over them")
     p.add_argument("--set", dest="overrides", type=parse_set, action="extend", nargs="+", default=[],
                    metavar="KEY=VALUE", help="override any config field, e.g. --set blink.wink_probability=0.1 "
                                           "clip.resolution=[128,128] (several per flag, flag repeatable)")
@@ -99,7 +103,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     """Dotted-key overrides from the flags; --set entries come last and win."""
     out = {}
     flag_fields = [("clips", "n_clips"), ("seed", "seed"), ("frames", "clip.n_frames"), ("fps", "clip.fps"),
-                   ("samples", "render.samples"), ("engine", "render.engine"),
+                   ("samples", "render.samples"), ("engine", "render.engine"), ("device", "render.device"),
                    ("video", "output.video"), ("eye_region", "render.eye_region")]
     for attr, key in flag_fields:
         value = getattr(args, attr, None)

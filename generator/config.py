@@ -22,6 +22,7 @@ from typing import Dict, List, Optional
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 HDRI_EXTENSIONS = (".hdr", ".exr")
 ENGINES = ("cycles", "eevee", "workbench")
+DEVICES = ("cpu", "gpu", "auto")  # generator.compat.DEVICES (config.py cannot import bpy)
 BACKGROUND_KINDS = ("texture", "image", "hdri", "sky")
 LIGHT_KINDS = ("point", "area", "sun")
 TEXTURE_KINDS = ("noise", "voronoi", "wave", "checker", "magic")
@@ -201,6 +202,7 @@ class RenderConfig:
     samples: int = 4  # with the denoiser, 48x48 eye crops of a 350 px face reach SSIM >= 0.95 vs 256 samples (bench/render_quality.py: 4 -> 0.973 median, 16 -> 0.983) at ~1/3 of 16 samples' CPU time
     denoise: bool = True  # few samples + denoiser is the cheapest clean image (noise is not eyelid texture)
     eye_region: bool = False  # True: render only a border box around both eyes (black elsewhere; landmarks stay in full-frame pixels): eye-crop training data at a fraction of the cost
+    device: str = "cpu"  # cpu|gpu|auto: Cycles on OptiX/CUDA/HIP/Metal/oneAPI (gpu: error if none; auto: the CPU when none, said in one line); cpu by default so the same seed renders the same pixels on every machine
 
 
 @dataclass
@@ -469,6 +471,7 @@ def _validate(cfg: GeneratorConfig):
     r, p = cfg.render, "render"
     _check(r.engine in ENGINES, "render.engine", f"must be one of {', '.join(ENGINES)}, got {r.engine!r}")
     _check(r.samples >= 1, "render.samples", f"must be >= 1, got {r.samples}")
+    _check(r.device in DEVICES, "render.device", f"must be one of {', '.join(DEVICES)}, got {r.device!r}")
     _check(cfg.output.png or cfg.output.video, "output", "at least one of output.png, output.video must be true")
 
 
