@@ -39,8 +39,12 @@ HEAD_SUBDIVISION = 0  # render level of the head's subdivision modifier (1: smoo
 LASH_LENGTH = 0.5  # the hm08 lash cards reach ~5 mm from the lid; real lashes read shorter at 48 px
 EXPOSURE_REFERENCE = 4.0  # W/m^2 on the face that renders a mid-tone skin well (judged on renders)
 SKY_EXPOSURE = 0.05  # physical sky radiance -> the lamps' range (judged on renders)
-EYE_REGION_MARGIN = 0.6  # eye-region border: this fraction of the eye width around each eye
-EYE_CROP_SCALE = 1.6  # ...and never less than the trainer's crop (trainer.crops.CropConfig.scale)
+# Eye-region border: the landmark box plus this fraction of the eye width, and always each eye's
+# trainer crop square (trainer.crops.CropConfig.scale x corner distance). The crops are all the
+# trainer reads (its augmentation works on the cut crop), so no margin: 0.6 rendered ~1.6x the
+# pixels for nothing (bench/render_profile.py).
+EYE_REGION_MARGIN = 0.0
+EYE_CROP_SCALE = 1.6
 
 
 def _get(obj, name: str, default=None):
@@ -207,8 +211,13 @@ class FaceScene:
         samples = int(_get(rc, "samples", 4))
         sc = self.scene
         if engine == "cycles":
+            cost = compat.EYE_CROPS if _get(rc, "eye_region", False) else compat.FULL_LOOK
             self.render_info = compat.configure_cycles(sc, samples, seed=int(_get(self.cfg, "seed", 0)),
-                                                       denoise=bool(_get(rc, "denoise", True)))
+                                                       denoise=bool(_get(rc, "denoise", True)), cost=cost)
+            self._apply_skin_cost(cost)
+            # Worker k of a pool takes GPU k % count (the pool sets SYNBLINK_WORKER_INDEX).
+            self.render_info.update(compat.select_device(sc, str(_get(rc, "device", "cpu")),
+                                                         int(os.environ.get("SYNBLINK_WORKER_INDEX", "0") or 0)))
         elif engine == "eevee":
             self.render_info = compat.configure_eevee(sc, samples)
         elif engine == "workbench":
@@ -228,6 +237,25 @@ class FaceScene:
         sc.render.use_compositing = False
         sc.render.use_sequencer = False
         self.eye_region = bool(_get(rc, "eye_region", False))
+
+    def _apply_skin_cost(self, cost):
+        """The skin knobs of a compat.CyclesCost: without subsurface; without the bump, the scalp hair
+        or the lips: their links are cut, so Cycles compiles none of their patterns into the skin
+        shader (the bump evaluated the pore and brow pattern three times per shading point)."""
+        tree = self.mats["skin"].node_tree
+        bsdf = tree.nodes["skin_bsdf"]
+        if not cost.skin_subsurface:
+            compat.principled_socket(bsdf, "Subsurface Weight").default_value = 0.0
+        cut = [] if cost.skin_bump else [bsdf.inputs["Normal"]]
+        mixes = [] if cost.skin_scalp_hair else [tree.nodes["scalp_mix"]]
+        if not cost.skin_lips and "lips_mask" in tree.nodes:
+            mixes += [link.to_node for link in tree.nodes["lips_mask"].outputs["Color"].links]
+        for mix in mixes:
+            mix.inputs[0].default_value = 0.0  # a constant 0 mix: Cycles folds it away with its pattern
+            cut.append(mix.inputs[0])
+        for socket in cut:
+            for link in list(socket.links):
+                tree.links.remove(link)
 
     # ------------------------------------------------------------------ per clip
     def set_identity(self, identity, subject_seed: int = 0):
