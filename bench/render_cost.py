@@ -26,6 +26,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_once(tree: str, out: str, clips: int, config: str, extra: list) -> dict:
+    """One render run; extra arguments after ours (a later --workers wins)."""
     shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=tree)
     cmd = [sys.executable, "-m", "generator.render", "--out", out, "--config", os.path.join(tree, config),
@@ -51,8 +52,11 @@ def main(argv=None) -> dict:
     p.add_argument("--clips", type=int, default=6)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--config", default="configs/eye_crops.json", help="relative to each checkout")
+    p.add_argument("--args", default="", help="extra render arguments for this checkout (e.g. '--workers 2')")
+    p.add_argument("--baseline-args", default="", help="extra render arguments for the baseline")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
+    extra = {"baseline": args.baseline_args.split(), "this": args.args.split()}
     trees = {"baseline": os.path.abspath(args.baseline), "this": REPO}
     work = tempfile.mkdtemp(prefix="render_cost_")
     runs = {k: [] for k in trees}
@@ -60,7 +64,7 @@ def main(argv=None) -> dict:
         for rnd in range(args.rounds):
             for name, tree in trees.items():
                 c0 = children_cpu()
-                r = run_once(tree, os.path.join(work, name), args.clips, args.config, [])
+                r = run_once(tree, os.path.join(work, name), args.clips, args.config, extra[name])
                 r["cpu_s"] = children_cpu() - c0
                 r["cpu_s_per_clip"] = r["cpu_s"] / args.clips
                 runs[name].append(r)
@@ -69,7 +73,7 @@ def main(argv=None) -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratios = [b["cpu_s"] / t["cpu_s"] for b, t in zip(runs["baseline"], runs["this"])]
-    res = {"clips": args.clips, "rounds": args.rounds, "config": args.config,
+    res = {"clips": args.clips, "rounds": args.rounds, "config": args.config, "args": extra,
            "baseline": args.baseline, "load_average_end": os.getloadavg(),
            "cpu_s_per_clip": {k: statistics.median(r["cpu_s_per_clip"] for r in v) for k, v in runs.items()},
            "ratio_median": statistics.median(ratios), "ratios": ratios, "runs": runs}

@@ -41,7 +41,8 @@ sys.path.insert(0, REPO)
 # transparent bounces (lash cards); light_tree; adaptive: adaptive sampling; bump: the skin's
 # pore/brow bump (off: the link to the BSDF normal is cut, so Cycles skips its 3 extra evaluations);
 # scalp / lips: the painted scalp hair / lip colour (off: the mix factor is cut to 0, so the pattern
-# is not compiled); diffuse: diffuse bounces;
+# is not compiled); diffuse: diffuse bounces; multiscatter: the skin's multiple-scattering GGX
+# (off: single-scattering GGX, a little darker at high roughness);
 # margin: eye-region border margin in eye widths around the landmarks (the border always holds
 # each eye's trainer crop square); eye_crops: the eye-region defaults of generator/compat.py.
 SETTINGS = {
@@ -100,6 +101,8 @@ SETTINGS = {
                           "bump": False, "margin": 0.0, "scalp": False},
     "e_noadapt": {**{"samples": 4, "denoise": True, "prefilter": "NONE", "transparent": 2, "sss": "off",
                      "bump": False, "margin": 0.0, "scalp": False, "lips": False}, "adaptive": False},
+    "e_ggx": {**{"samples": 4, "denoise": True, "prefilter": "NONE", "transparent": 2, "sss": "off",
+                 "bump": False, "margin": 0.0, "scalp": False, "lips": False}, "multiscatter": False},
     "e_b2": {**{"samples": 4, "denoise": True, "prefilter": "NONE", "transparent": 2, "sss": "off",
                 "bump": False, "margin": 0.0, "scalp": False, "lips": False}, "bounces": 2},
     "e_d1": {**{"samples": 4, "denoise": True, "prefilter": "NONE", "transparent": 2, "sss": "off",
@@ -110,7 +113,7 @@ SETTINGS = {
 REFERENCE = {"denoise": False, "sss": "random_walk_skin", "bounces": 4, "transparent": 8, "light_tree": True,
              "adaptive": True, "bump": True, "threshold": 0.02, "prefilter": "ACCURATE",
              "passes": "RGB_ALBEDO_NORMAL", "dn_quality": "HIGH", "margin": 0.6, "scalp": True, "lips": True,
-             "diffuse": 2}
+             "diffuse": 2, "multiscatter": True}
 
 
 def eye_crops_setting(samples: int) -> dict:
@@ -121,7 +124,7 @@ def eye_crops_setting(samples: int) -> dict:
     c = compat.EYE_CROPS
     return {"samples": int(samples), "denoise": True, "prefilter": c.denoise_prefilter, "dn_quality": c.denoise_quality,
             "transparent": c.transparent_bounces, "sss": "random_walk_skin" if c.skin_subsurface else "off",
-            "bump": c.skin_bump, "scalp": c.skin_scalp_hair, "lips": c.skin_lips,
+            "bump": c.skin_bump, "scalp": c.skin_scalp_hair, "lips": c.skin_lips, "multiscatter": c.skin_multiscatter,
             "margin": scene_mod.EYE_REGION_MARGIN}
 
 
@@ -167,6 +170,7 @@ def apply_setting(scene, s: dict, sss_weight: float) -> None:
         if s[key]:
             tree.links.new(source, factor)
     cyc.diffuse_bounces = int(s["diffuse"])
+    bsdf.distribution = "MULTI_GGX" if s["multiscatter"] else "GGX"
     scene_mod.EYE_REGION_MARGIN = float(s["margin"])
 
 

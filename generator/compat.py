@@ -132,11 +132,12 @@ class CyclesCost:
     skin_bump: bool = True  # pores and brow relief as a bump (3 evaluations of the skin pattern)
     skin_scalp_hair: bool = True  # painted scalp hair: never inside an eye crop (~7 cm above the eyes)
     skin_lips: bool = True  # the lips' colour (an image texture): never inside an eye crop
+    skin_multiscatter: bool = True  # multiple-scattering GGX specular (single: ~10% cheaper, a shade darker)
 
 
 FULL_LOOK = CyclesCost()
 EYE_CROPS = CyclesCost(transparent_bounces=2, denoise_prefilter="NONE", skin_subsurface=False, skin_bump=False,
-                       skin_scalp_hair=False, skin_lips=False)
+                       skin_scalp_hair=False, skin_lips=False, skin_multiscatter=False)
 
 
 def configure_cycles(scene, samples: int, threads: int = 0, seed: int = 0,

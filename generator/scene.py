@@ -246,6 +246,8 @@ class FaceScene:
         bsdf = tree.nodes["skin_bsdf"]
         if not cost.skin_subsurface:
             compat.principled_socket(bsdf, "Subsurface Weight").default_value = 0.0
+        if not cost.skin_multiscatter:
+            bsdf.distribution = "GGX"
         cut = [] if cost.skin_bump else [bsdf.inputs["Normal"]]
         mixes = [] if cost.skin_scalp_hair else [tree.nodes["scalp_mix"]]
         if not cost.skin_lips and "lips_mask" in tree.nodes:

@@ -66,7 +66,8 @@ def _skin_state(face_scene):
     bsdf = tree.nodes["skin_bsdf"]
     return {"sss": compat.principled_socket(bsdf, "Subsurface Weight").default_value,
             "bump": bool(bsdf.inputs["Normal"].links), "scalp": bool(tree.nodes["scalp_mix"].inputs[0].links),
-            "transparent": face_scene.scene.cycles.transparent_max_bounces}
+            "lips": bool(tree.nodes["lips_mask"].outputs["Color"].links),
+            "transparent": face_scene.scene.cycles.transparent_max_bounces, "specular": bsdf.distribution}
 
 
 def test_eye_region_scene_gets_the_eye_crop_settings_and_full_face_keeps_the_look():
@@ -76,12 +77,13 @@ def test_eye_region_scene_gets_the_eye_crop_settings_and_full_face_keeps_the_loo
 
     cfg = load_config(None, {"clip.resolution": [64, 64], "render.samples": 2})
     full = _skin_state(FaceScene(cfg))
-    assert full == {"sss": pytest.approx(0.25), "bump": True, "scalp": True,
-                    "transparent": compat.FULL_LOOK.transparent_bounces}
+    assert full == {"sss": pytest.approx(0.25), "bump": True, "scalp": True, "lips": True,
+                    "transparent": compat.FULL_LOOK.transparent_bounces, "specular": "MULTI_GGX"}
     eye_cfg = dataclasses.replace(cfg, render=dataclasses.replace(cfg.render, eye_region=True))
     eye_scene = FaceScene(eye_cfg)
     eye = _skin_state(eye_scene)
-    assert eye == {"sss": 0.0, "bump": False, "scalp": False, "transparent": compat.EYE_CROPS.transparent_bounces}
+    assert eye == {"sss": 0.0, "bump": False, "scalp": False, "lips": False, "transparent": compat.EYE_CROPS.transparent_bounces,
+                   "specular": "GGX"}
     cyc = eye_scene.scene.cycles
     if compat.has_oidn():
         assert cyc.denoising_prefilter == compat.EYE_CROPS.denoise_prefilter
