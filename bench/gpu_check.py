@@ -48,10 +48,11 @@ def child(args) -> int:
     from generator.config import load_config
     from generator.worker import ClipRenderer
 
-    cfg = load_config(CONFIG, {"render.device": args.device, "n_clips": args.max_clips})
+    device = args.child
+    cfg = load_config(CONFIG, {"render.device": device, "n_clips": args.max_clips})
     writers.write_dataset_config(args.out, cfg.to_dict(), seed=int(cfg.seed))
     t0 = time.perf_counter()
-    renderer = ClipRenderer(args.out, cfg, threads=1 if args.device == "cpu" else None)
+    renderer = ClipRenderer(args.out, cfg, threads=1 if device == "cpu" else None)
     build_s = time.perf_counter() - t0
     info = dict(renderer.scene.render_info)
     clips = []
@@ -65,7 +66,7 @@ def child(args) -> int:
         if time.perf_counter() - t_start > args.seconds:
             break
     writers.write_manifests(args.out)
-    print(json.dumps({"device": args.device, "render_info": info, "build_s": build_s, "clips": clips,
+    print(json.dumps({"device": device, "render_info": info, "build_s": build_s, "clips": clips,
                       "blender": compat.bpy.app.version_string}), flush=True)
     return 0
 

@@ -15,11 +15,10 @@ CPU s/frame is therefore the eye-region cost: bench/render_speed.py gives the fu
 CPU seconds (getrusage of this process, all threads) because wall time on a shared machine
 also counts the other tenants. Prints a markdown table with medians; --json keeps the numbers.
 
-Measured 2026-11-25 (bpy 5.0.1, 1 thread, shared 2-core box at load ~7, so CPU s are rough;
-`--clips 3 --settings s16_dn s8_dn s4_dn s2_dn s4_dn_nosss`, 12 crops, SSIM median/min):
-s16_dn 3.62 s 0.980/0.974; s8_dn 1.87 s 0.975/0.968; s4_dn 1.47 s 0.969/0.953;
-s2_dn 1.52 s 0.959/0.947; s4 without subsurface 1.17 s 0.972/0.960. Hence the default of
-4 samples + denoiser (the fewest with every crop >= 0.95); subsurface stays for the full-face look.
+Measured 2026-11-25 (350x350, adaptive-sampled reference): 4 samples + denoiser became the
+default. 2026-11-29 (configs/eye_crops.json, 160x160, 16 crops, reference without adaptive
+sampling): main's s4_dn 0.973 median / 0.936 min; eye_crops (compat.EYE_CROPS) 0.975 / 0.935 at
+about 2.5x fewer CPU-s; fewer samples or a smaller OIDN network lower the minimum (BENCHMARKS.md).
 """
 from __future__ import annotations
 
