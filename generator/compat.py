@@ -123,8 +123,9 @@ def has_oidn() -> bool:
 class CyclesCost:
     """The Cycles knobs that trade render cost for look. FULL_LOOK is for frames a person looks
     at; EYE_CROPS for eye-region mode, whose frames exist only to be cut into the trainer's
-    48x48 eye crops: each of its changes was kept only where those crops stay at SSIM >= 0.95
-    against a 256-sample reference (bench/render_quality.py; costs in bench/render_profile.py)."""
+    48x48 eye crops: each of its changes was kept only where those crops stay as close to a
+    256-sample reference as main 55b011f's did (SSIM median 0.975 vs 0.973, min 0.935 vs 0.936:
+    bench/render_quality.py; costs in bench/render_profile.py, BENCHMARKS.md)."""
     transparent_bounces: int = 8  # eyelash alpha layers
     denoise_prefilter: str = "ACCURATE"  # OIDN denoises the albedo/normal guides first (2 more networks)
     denoise_quality: str = "HIGH"  # OIDN network size (Blender 4.1+)

@@ -201,7 +201,7 @@ class RenderConfig:
     engine: str = "cycles"  # cycles|eevee|workbench: cycles runs headless on any CPU
     samples: int = 4  # with the denoiser, 48x48 eye crops of a 350 px face reach SSIM >= 0.95 vs 256 samples (bench/render_quality.py: 4 -> 0.973 median, 16 -> 0.983) at ~1/3 of 16 samples' CPU time
     denoise: bool = True  # few samples + denoiser is the cheapest clean image (noise is not eyelid texture)
-    eye_region: bool = False  # True: render only the box of both eyes' trainer crops (black elsewhere; landmarks stay in full-frame pixels) with the cheaper light transport of generator.compat.EYE_CROPS (eye crops at SSIM >= 0.95 vs 256 samples): eye-crop training data at a fraction of the cost
+    eye_region: bool = False  # True: render only the box of both eyes' trainer crops (black elsewhere; landmarks stay in full-frame pixels) with the cheaper light transport of generator.compat.EYE_CROPS (eye crops as close to 256 samples as before: bench/render_quality.py): eye-crop training data at a fraction of the cost
     device: str = "cpu"  # cpu|gpu|auto: Cycles on OptiX/CUDA/HIP/Metal/oneAPI (gpu: error if none; auto: the CPU when none, said in one line); cpu by default so the same seed renders the same pixels on every machine
 
 
