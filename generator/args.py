@@ -13,7 +13,7 @@ import json
 import math
 from typing import List, Optional, Tuple
 
-from .config import (ENGINES, MAX_CLIPS, MAX_FPS, MAX_FRAMES, MAX_RESOLUTION, MAX_SAMPLES, MAX_SEED, MIN_FPS,
+from .config import (DEVICES, ENGINES, MAX_CLIPS, MAX_FPS, MAX_FRAMES, MAX_RESOLUTION, MAX_SAMPLES, MAX_SEED, MIN_FPS,
                      ConfigError, GeneratorConfig, load_config)
 
 
@@ -101,6 +101,10 @@ def build_parser(prog: Optional[str] = "synblink-render") -> argparse.ArgumentPa
     p.add_argument("--engine", choices=ENGINES, default=None, help="render engine (render.engine)")
     p.add_argument("--allow-other-blender", dest="allow_other_blender", action="store_true",
                    help="extend a dataset rendered with another Blender version (refused by default)")
+    p.add_argument("--device", choices=DEVICES, default=None,
+                   help="Cycles device (render.device): cpu; gpu (OptiX/CUDA/HIP/Metal/oneAPI, error if none); "
+                        "auto (a GPU if found, else the CPU). With GPUs, --workers N spreads N processes "
+                        "round-robin over them")
     p.add_argument("--set", dest="overrides", type=parse_set, action="extend", nargs="+", default=[],
                    metavar="KEY=VALUE", help="override any config field, e.g. --set blink.wink_probability=0.1 "
                                           "clip.resolution=[128,128] (several per flag, flag repeatable)")
@@ -111,7 +115,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     """Dotted-key overrides from the flags; --set entries come last and win."""
     out = {}
     flag_fields = [("clips", "n_clips"), ("seed", "seed"), ("frames", "clip.n_frames"), ("fps", "clip.fps"),
-                   ("samples", "render.samples"), ("engine", "render.engine"),
+                   ("samples", "render.samples"), ("engine", "render.engine"), ("device", "render.device"),
                    ("video", "output.video"), ("eye_region", "render.eye_region")]
     for attr, key in flag_fields:
         value = getattr(args, attr, None)

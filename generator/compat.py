@@ -8,6 +8,7 @@ release means editing this file only. Python 3.10 compatible; imports bpy lazily
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import bpy
 
@@ -118,8 +119,30 @@ def has_oidn() -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class CyclesCost:
+    """The Cycles knobs that trade render cost for look. FULL_LOOK is for frames a person looks
+    at; EYE_CROPS for eye-region mode, whose frames exist only to be cut into the trainer's
+    48x48 eye crops: each of its changes was kept only where those crops stay as close to a
+    256-sample reference as main 55b011f's did (SSIM median 0.975 vs 0.973, min 0.935 vs 0.936:
+    bench/render_quality.py; costs in bench/render_profile.py, BENCHMARKS.md)."""
+    transparent_bounces: int = 8  # eyelash alpha layers
+    denoise_prefilter: str = "ACCURATE"  # OIDN denoises the albedo/normal guides first (2 more networks)
+    denoise_quality: str = "HIGH"  # OIDN network size (Blender 4.1+)
+    skin_subsurface: bool = True  # random-walk skin SSS (FaceScene applies the skin knobs)
+    skin_bump: bool = True  # pores and brow relief as a bump (3 evaluations of the skin pattern)
+    skin_scalp_hair: bool = True  # painted scalp hair: never inside an eye crop (~7 cm above the eyes)
+    skin_lips: bool = True  # the lips' colour (an image texture): never inside an eye crop
+    skin_multiscatter: bool = True  # multiple-scattering GGX specular (single: ~10% cheaper, a shade darker)
+
+
+FULL_LOOK = CyclesCost()
+EYE_CROPS = CyclesCost(transparent_bounces=2, denoise_prefilter="NONE", skin_subsurface=False, skin_bump=False,
+                       skin_scalp_hair=False, skin_lips=False, skin_multiscatter=False)
+
+
 def configure_cycles(scene, samples: int, threads: int = 0, seed: int = 0,
-                     denoise: bool = True, max_bounces: int = 4) -> dict:
+                     denoise: bool = True, max_bounces: int = 4, cost: CyclesCost = FULL_LOOK) -> dict:
     """Cycles on the CPU with adaptive sampling, few bounces (a small scene), and
     OpenImageDenoise where it exists. Returns what was actually set, for logs/benchmarks."""
     scene.render.engine = "CYCLES"
@@ -134,7 +157,7 @@ def configure_cycles(scene, samples: int, threads: int = 0, seed: int = 0,
     cyc.diffuse_bounces = 2
     cyc.glossy_bounces = 2
     cyc.transmission_bounces = 2
-    cyc.transparent_max_bounces = 8  # eyelash alpha layers
+    cyc.transparent_max_bounces = cost.transparent_bounces
     cyc.volume_bounces = 0
     cyc.caustics_reflective = False
     cyc.caustics_refractive = False
@@ -148,13 +171,78 @@ def configure_cycles(scene, samples: int, threads: int = 0, seed: int = 0,
         if hasattr(cyc, "denoising_use_gpu"):
             cyc.denoising_use_gpu = False
         if hasattr(cyc, "denoising_input_passes"):
-            cyc.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+            cyc.denoising_input_passes = "RGB_ALBEDO_NORMAL"  # RGB or RGB_ALBEDO alone: eye crops fall below SSIM 0.95
+        if hasattr(cyc, "denoising_prefilter"):
+            cyc.denoising_prefilter = cost.denoise_prefilter
+        if hasattr(cyc, "denoising_quality"):
+            cyc.denoising_quality = cost.denoise_quality
     scene.render.threads_mode = "FIXED" if threads else "AUTO"
     if threads:
         scene.render.threads = int(threads)
     # Persistent data keeps the BVH/shaders between frames of a clip: only vertices move.
     scene.render.use_persistent_data = True
     return {"engine": "CYCLES", "samples": int(samples), "denoise": use_dn}
+
+
+GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "METAL", "ONEAPI")  # Cycles' GPU backends, preferred first
+DEVICES = ("cpu", "gpu", "auto")
+
+
+class DeviceError(RuntimeError):
+    """``render.device = gpu`` on a machine (or a Blender build) where Cycles finds no GPU."""
+
+
+def gpu_devices() -> list:
+    """[(backend, [device id, ...])] of the GPU backends this Blender was built with and that
+    found a device, in GPU_BACKENDS order. Asks Cycles itself (``_cycles.available_devices``),
+    which lists only devices whose drivers load; the CPU entry every backend repeats is skipped."""
+    try:
+        import _cycles
+    except ImportError:
+        return []
+    found = []
+    for backend in GPU_BACKENDS:
+        try:
+            ids = [d[2] for d in _cycles.available_devices(backend) if d[1] == backend]
+        except (TypeError, ValueError, RuntimeError):
+            continue
+        if ids:
+            found.append((backend, ids))
+    return found
+
+
+def select_device(scene, device: str = "cpu", worker_index: int = 0) -> dict:
+    """Cycles on the CPU (``cpu``), on the first GPU backend found (``gpu``: DeviceError when
+    none), or on a GPU when there is one and the CPU otherwise (``auto``: one line on stderr
+    says so). With several GPUs, worker ``worker_index`` takes GPU ``worker_index % count``,
+    so ``--workers N`` spreads N processes round-robin over the GPUs.
+    Returns {"device": "CPU" | backend, "gpu": device id or None}."""
+    import sys
+    device = str(device).lower()
+    if device not in DEVICES:
+        raise ValueError(f"render.device: must be one of {', '.join(DEVICES)}; got {device!r}")
+    cyc = scene.cycles
+    found = gpu_devices() if device != "cpu" else []
+    if not found:
+        if device == "gpu":
+            raise DeviceError(f"render.device=gpu: Cycles in Blender {bpy.app.version_string} finds no GPU "
+                              f"({', '.join(GPU_BACKENDS)}: no device or no driver); use --device cpu or auto")
+        if device == "auto":
+            print(f"synblink: render.device=auto: no GPU for Cycles ({'/'.join(GPU_BACKENDS)}), "
+                  f"rendering on the CPU", file=sys.stderr, flush=True)
+        cyc.device = "CPU"
+        return {"device": "CPU", "gpu": None}
+    backend, ids = found[0]
+    chosen = ids[int(worker_index) % len(ids)]
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    prefs.compute_device_type = backend
+    prefs.refresh_devices()
+    for d in prefs.devices:
+        d.use = d.id == chosen  # one GPU per worker; the CPU does not join (it would slow a GPU render)
+    cyc.device = "GPU"
+    if hasattr(cyc, "denoising_use_gpu"):
+        cyc.denoising_use_gpu = True
+    return {"device": backend, "gpu": chosen}
 
 
 def configure_eevee(scene, samples: int) -> dict:

@@ -25,6 +25,7 @@ from manifests.schema import IMAGE_EXTENSIONS  # re-exported: background photos 
 
 HDRI_EXTENSIONS = (".hdr", ".exr")
 ENGINES = ("cycles", "eevee", "workbench")
+DEVICES = ("cpu", "gpu", "auto")  # generator.compat.DEVICES (config.py cannot import bpy)
 BACKGROUND_KINDS = ("texture", "image", "hdri", "sky")
 LIGHT_KINDS = ("point", "area", "sun")
 TEXTURE_KINDS = ("noise", "voronoi", "wave", "checker", "magic")
@@ -215,8 +216,9 @@ class RenderConfig:
     engine: str = "cycles"  # cycles|eevee|workbench: cycles runs headless on any CPU
     samples: int = 4  # with the denoiser, 48x48 eye crops of a 350 px face reach SSIM >= 0.95 vs 256 samples (bench/render_quality.py: 4 -> 0.973 median, 16 -> 0.983) at ~1/3 of 16 samples' CPU time
     denoise: bool = True  # few samples + denoiser is the cheapest clean image (noise is not eyelid texture)
-    eye_region: bool = False  # True: render only a border box around both eyes (black elsewhere; landmarks stay in full-frame pixels): eye-crop training data at a fraction of the cost
+    eye_region: bool = False  # True: render only the box of both eyes' trainer crops (black elsewhere; landmarks stay in full-frame pixels) with the cheaper light transport of generator.compat.EYE_CROPS (eye crops as close to 256 samples as before: bench/render_quality.py): eye-crop training data at a fraction of the cost
     eye_region_crop_scale: float = DEFAULT_CROP_SCALE  # eye_region: the border holds each eye's crop square up to this side / corner distance: the largest crop the trainer may take (trainer.crops.CropConfig.scale; a trainer with a larger crop refuses the dataset, manifests/eye_crop.py)
+    device: str = "cpu"  # cpu|gpu|auto: Cycles on OptiX/CUDA/HIP/Metal/oneAPI (gpu: error if none; auto: the CPU when none, said in one line); cpu by default so the same seed renders the same pixels on every machine
 
 
 @dataclass
@@ -496,6 +498,7 @@ def _validate(cfg: GeneratorConfig):
     _check(1 <= r.samples <= MAX_SAMPLES, "render.samples", f"must be in [1, {MAX_SAMPLES}], got {r.samples}")
     _check(0.5 <= r.eye_region_crop_scale <= 8, "render.eye_region_crop_scale",
            f"must be in [0.5, 8] (as the trainer's crop scale), got {r.eye_region_crop_scale}")
+    _check(r.device in DEVICES, "render.device", f"must be one of {', '.join(DEVICES)}, got {r.device!r}")
     _check(cfg.output.png or cfg.output.video, "output", "at least one of output.png, output.video must be true")
 
 

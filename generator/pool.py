@@ -142,6 +142,7 @@ class _Worker:
         env = dict(os.environ)
         env["PYTHONPATH"] = REPO_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONUNBUFFERED"] = "1"
+        env["SYNBLINK_WORKER_INDEX"] = str(wid)  # render.device=gpu|auto: worker wid takes GPU wid % count
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, cwd=REPO_ROOT, env=env, bufsize=0)

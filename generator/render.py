@@ -135,6 +135,11 @@ def main(argv=None) -> int:
         cfg.validate()
     except (ConfigError, ValueError, OSError) as e:
         return _fail(str(e))
+    if cfg.render.engine == "cycles" and cfg.render.device == "gpu" and not getattr(args, "ray", None):
+        from generator import compat  # bpy: checked here, before anything is written
+        if not compat.gpu_devices():
+            return _fail(f"render.device=gpu: Cycles in Blender {compat.bpy.app.version_string} finds no GPU "
+                         f"({', '.join(compat.GPU_BACKENDS)}); use --device cpu, or auto to fall back to the CPU")
     out = os.path.abspath(args.out)
     try:
         _check_out_dir(out)
