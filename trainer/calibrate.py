@@ -2,7 +2,7 @@
 
     python -m trainer.calibrate --checkpoint RUN/last.pt --out RUN/calibrated.pt [--data DIR --split val]
 
-Why: one event threshold (trainer.evaluate EVENT_HIGH = 0.5 on closure) must hold for eyes 10 to
+Why: one event threshold (trainer.events EVENT_HIGH = 0.5 on closure) must hold for eyes 10 to
 100 px tall, and the eye-state threshold must be chosen without real data. The closure logit z of
 every validation frame is collected at the data's own resolution and after resampling the crop
 down to 24, 16 and 12 px and back (small eyes), then a logistic (Platt) map sigmoid(a z + b) is

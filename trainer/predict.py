@@ -44,8 +44,7 @@ from manifests.schema import IMAGE_EXTENSIONS
 from trainer.crops import CropConfig, crop_boxes, crop_eye, read_image
 from trainer.ear import EAR_EVENTS, ear_closure
 from trainer.checkpoint import checkpoint_crop_config, load_trained_model
-from trainer.evaluate import EVENT_HIGH, EVENT_LOW
-from trainer.events import EventConfig, decode_blinks, events_table, synthetic_max_blink_s
+from trainer.events import EVENT_HIGH, EVENT_LOW, EventConfig, decode_blinks, events_table, synthetic_max_blink_s
 from trainer.landmarks import CORNER_IDS, LANDMARK_IDS, SOURCE_MESH, SOURCE_NONE, FaceTracker, column
 from trainer.outputs import write_csv, write_json
 from trainer.video import CORNER_COLUMNS, EYES, VideoReadError, VideoWriter, frame_times, iter_video_frames, probe_video
