@@ -344,8 +344,8 @@ def connect_ray(address: str | None = "auto"):
 
 
 def run_on_ray(dataset: str, config: dict, indices: list[int], clip_ids: dict[int, str],
-                    progress: Progress, address: str = "auto", n_workers: int | None = None,
-                    max_attempts: int = 3) -> RunResult:
+               progress: Progress, address: str = "auto", n_workers: int | None = None,
+               max_attempts: int = 3) -> RunResult:
     """Render ``indices`` with Ray actors; idle actors pull the next index. The cluster is joined
     with ``connect_ray(address)``, which never starts one."""
     ray = connect_ray(address)

@@ -214,9 +214,9 @@ def _render(args, cfg, out: str) -> int:
             result = pool.RunResult()
         elif getattr(args, "ray", None):
             result = pool.run_on_ray(out, record["config"], todo, clip_ids, progress,
-                                          address=args.ray,
-                                          # --workers N: N actors; left at 1: one per cluster CPU
-                                          n_workers=workers if workers > 1 else None)
+                                     address=args.ray,
+                                     # --workers N: N actors; left at 1: one per cluster CPU
+                                     n_workers=workers if workers > 1 else None)
         elif workers == 1:
             from generator.worker import ClipWorker
             try:
