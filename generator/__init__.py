@@ -15,7 +15,7 @@ _PUBLIC = {
     # face geometry and labels, pure numpy
     "FaceModel": "generator.face_model", "Camera": "generator.annotate", "frame_labels": "generator.annotate",
     # Blender side (imports bpy): the scene built once per process, and the worker that renders clips by index
-    "FaceScene": "generator.scene", "ClipRenderer": "generator.worker",
+    "FaceScene": "generator.scene", "ClipWorker": "generator.worker",
 }
 __all__ = list(_PUBLIC)
 

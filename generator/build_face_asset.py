@@ -34,6 +34,7 @@ import zipfile
 import numpy as np
 
 from manifests.atomic import atomic_path, write_text
+from manifests.schema import EYES
 
 ASSET_FORMAT_VERSION = 1
 DELTA_STEP_M = 1e-5  # 0.01 mm: int16 then spans +-0.33 m, more than any head-region delta.
@@ -335,7 +336,7 @@ def build(out_dir: str, data_dir: str | None = None) -> dict:
         names[kind] = [n for n, _ in files]
         for n, p in files:
             sources[os.path.relpath(p, data_dir)] = p
-    landmarks = {eye: eye_landmarks(verts, faces, face_part, eye) for eye in ("left", "right")}
+    landmarks = {eye: eye_landmarks(verts, faces, face_part, eye) for eye in EYES}
 
     import anny
 

@@ -8,7 +8,7 @@ start-up (Blender, the face mesh, materials) is paid once per worker, not per cl
   generator/worker.py`` inside the user's Blender), speaking the line protocol documented
   in worker.py. A worker that crashes is reported with its clip id and the tail of its
   log, and its clip is retried (at most ``max_attempts`` times) by a replacement worker.
-- ``render_with_ray``: the same ClipRenderer inside Ray actors, each with its own scene;
+- ``run_on_ray``: the same ClipWorker inside Ray actors, each with its own scene;
   idle actors pull the next clip index. It joins a running cluster and never starts one
   (a local Ray cluster listens on every network interface, without a way to bind it to
   127.0.0.1; see ``connect_ray``). The dataset directory must be on a filesystem
@@ -275,8 +275,8 @@ class LocalPool:
         return result
 
 
-def render_in_process(renderer, indices: list[int], clip_ids: dict[int, str], progress: Progress) -> RunResult:
-    """``--workers 1``: the same ClipRenderer, no child process."""
+def run_in_process(renderer, indices: list[int], clip_ids: dict[int, str], progress: Progress) -> RunResult:
+    """``--workers 1``: the same ClipWorker, no child process."""
     import traceback
 
     from generator.writers import DatasetError, DiskFullError
@@ -305,13 +305,13 @@ def render_in_process(renderer, indices: list[int], clip_ids: dict[int, str], pr
 # --------------------------------------------------------------------------- Ray
 
 class RayClipActor:
-    """A Ray actor holding one built scene (made remote in ``render_with_ray``)."""
+    """A Ray actor holding one built scene (made remote in ``run_on_ray``)."""
 
     def __init__(self, dataset: str, config: dict):
         from generator.config import GeneratorConfig
-        from generator.worker import ClipRenderer
+        from generator.worker import ClipWorker
         # one render thread per actor: the actor holds one Ray CPU
-        self.renderer = ClipRenderer(dataset, GeneratorConfig.from_dict(config), threads=1)
+        self.renderer = ClipWorker(dataset, GeneratorConfig.from_dict(config), threads=1)
 
     def render(self, index: int) -> dict:
         return self.renderer.render(index)
@@ -344,9 +344,9 @@ def connect_ray(address: str | None = "auto"):
     return ray
 
 
-def render_with_ray(dataset: str, config: dict, indices: list[int], clip_ids: dict[int, str],
-                    progress: Progress, address: str = "auto", n_workers: int | None = None,
-                    max_attempts: int = 3) -> RunResult:
+def run_on_ray(dataset: str, config: dict, indices: list[int], clip_ids: dict[int, str],
+               progress: Progress, address: str = "auto", n_workers: int | None = None,
+               max_attempts: int = 3) -> RunResult:
     """Render ``indices`` with Ray actors; idle actors pull the next index. The cluster is joined
     with ``connect_ray(address)``, which never starts one."""
     ray = connect_ray(address)

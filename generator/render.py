@@ -218,19 +218,19 @@ def _render(args, cfg, out: str) -> int:
         if not todo:
             result = pool.RunResult()
         elif getattr(args, "ray", None):
-            result = pool.render_with_ray(out, record["config"], todo, clip_ids, progress,
-                                          address=args.ray,
-                                          # --workers N: N actors; left at 1: one per cluster CPU
-                                          n_workers=workers if workers > 1 else None)
+            result = pool.run_on_ray(out, record["config"], todo, clip_ids, progress,
+                                     address=args.ray,
+                                     # --workers N: N actors; left at 1: one per cluster CPU
+                                     n_workers=workers if workers > 1 else None)
         elif workers == 1:
-            from generator.worker import ClipRenderer
+            from generator.worker import ClipWorker
             try:
                 # the cores this process may run on: Blender's AUTO counts every online CPU,
                 # even under taskset or a container's cpuset
-                renderer = ClipRenderer(out, cfg, threads=pool.render_threads(1))
+                renderer = ClipWorker(out, cfg, threads=pool.render_threads(1))
             except Exception as e:  # missing asset, broken Blender: nothing rendered, say why
                 raise pool.PoolError(f"cannot build the scene: {type(e).__name__}: {e}") from e
-            result = pool.render_in_process(renderer, todo, clip_ids, progress)
+            result = pool.run_in_process(renderer, todo, clip_ids, progress)
         else:
             result = pool.LocalPool(out, workers).run(todo, clip_ids, progress)
     except pool.PoolError as e:

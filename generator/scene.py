@@ -31,7 +31,7 @@ import numpy as np
 import bpy
 from mathutils import Euler, Matrix, Vector
 
-from manifests import eye_crop
+from manifests import atomic, eye_crop
 from manifests.schema import EYES
 
 from . import annotate, compat, materials
@@ -536,14 +536,13 @@ class FaceScene:
             render.use_persistent_data = True
 
     def render_frame_png(self, path: str) -> tuple:
-        """Render the current frame and write PNG ``path`` (temp name + rename). Returns
+        """Render the current frame and write PNG ``path`` atomically. Returns
         (render_seconds, write_seconds)."""
         t0 = time.perf_counter()
         bpy.ops.render.render(write_still=False)
         t1 = time.perf_counter()
-        tmp = path + ".tmp.png"
-        bpy.data.images["Render Result"].save_render(filepath=tmp, scene=self.scene)
-        os.replace(tmp, path)
+        with atomic.atomic_path(path, suffix=".png") as tmp:  # Blender picks the format by the name
+            bpy.data.images["Render Result"].save_render(filepath=tmp, scene=self.scene)
         return t1 - t0, time.perf_counter() - t1
 
     def frame_labels(self, verts: np.ndarray, fs) -> dict:

@@ -1,6 +1,6 @@
 """One render worker: builds the scene ONCE, then renders many clips.
 
-Used three ways, all through ``ClipRenderer``:
+Used three ways, all through ``ClipWorker``:
 - in-process by ``render.py`` (``--workers 1``);
 - as a child process of ``pool.py``, speaking a line protocol:
     python -m generator.worker --dataset DIR            (bpy wheel)
@@ -11,7 +11,7 @@ Used three ways, all through ``ClipRenderer``:
           {"event": "error", "index", "clip_id", "error"}.
   Everything else Blender prints goes to stderr (the pool keeps it in a log file), so the
   protocol channel carries nothing but protocol.
-- as a Ray actor (``pool.RayClipActor`` wraps a ClipRenderer).
+- as a Ray actor (``pool.RayClipActor`` wraps a ClipWorker).
 
 The worker reads the config from DATASET/config.json, the record the coordinator
 wrote, so every worker renders exactly the recorded config.
@@ -108,7 +108,7 @@ def _keep_render_data(face_scene) -> None:
         render.use_persistent_data = True
 
 
-class ClipRenderer:
+class ClipWorker:
     """Holds one built FaceScene and renders clips by index into a dataset directory."""
 
     def __init__(self, out: str, config=None, threads: int | None = None):
@@ -151,7 +151,7 @@ class ClipRenderer:
             t_rendered = time.perf_counter()
             clip_row = spec.to_row()
             clip_row["blender_version"] = self.blender_version  # which Blender drew these pixels
-            w.commit(rows, clip_row, fps=getattr(spec, "fps", None) or 25)
+            w.commit(rows, clip_row, fps=spec.fps)
         except OSError as e:  # e.g. Blender could not create a frame file: one line naming it
             w.abort()
             raise writers.os_error(w.frame_dir, e, "cannot write frame") from e
@@ -159,9 +159,9 @@ class ClipRenderer:
             w.abort()
             raise
         t1 = time.perf_counter()
-        # The scene's own per-frame split (pose+labels / render call / PNG save), when it keeps one.
+        # The scene's own per-frame split (pose+labels / render call / PNG save).
         split = {}
-        for row in getattr(self.scene, "last_timings", None) or []:
+        for row in self.scene.last_timings:
             for k in ("update_s", "render_s", "write_s"):
                 split[f"frame_{k}"] = split.get(f"frame_{k}", 0.0) + float(row.get(k, 0.0))
         return {**split, "index": index, "clip_id": spec.clip_id, "frames": len(rows),
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
         proto.write(json.dumps(msg) + "\n")
         proto.flush()
 
-    renderer = ClipRenderer(args.dataset, threads=args.threads)
+    renderer = ClipWorker(args.dataset, threads=args.threads)
     send(event="ready", pid=os.getpid(), build_seconds=renderer.build_seconds, rss_mb=rss_mb())
     for line in sys.stdin:
         line = line.strip()

@@ -32,9 +32,9 @@ import time
 import zlib
 from typing import Iterable
 
-from manifests import atomic
+from manifests import atomic, schema
 
-CONFIG_FILE = "config.json"
+CONFIG_FILE = schema.DATASET_CONFIG_JSON
 FRAMES_DIR = "frames"
 VIDEOS_DIR = "videos"
 ROWS_DIR = "rows"

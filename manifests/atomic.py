@@ -12,10 +12,13 @@ Standard library only: the render process (Blender's bundled Python) imports it.
         writer(tmp)
     write_text(path, text)              # or bytes:
     write_bytes(path, data)
+    with atomic_dir(path) as tmp:       # a whole directory (a converted dataset, a crop cache)
+        fill(tmp)
 """
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from typing import Iterator, Union
@@ -23,11 +26,12 @@ from typing import Iterator, Union
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def default_file_mode() -> int:
-    """The mode ``open(path, "w")`` gives a new file: 0666 minus the process umask."""
+def default_file_mode(directory: bool = False) -> int:
+    """The mode ``open(path, "w")`` (or ``os.mkdir``) gives a new file (directory): 0666 (0777)
+    minus the process umask."""
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return (0o777 if directory else 0o666) & ~mask
 
 
 def fsync_file(path: PathLike) -> None:
@@ -91,3 +95,24 @@ def write_text(path: PathLike, text: str, newline: str = "") -> None:
     """Write ``text`` as UTF-8; ``newline=""`` writes line ends exactly as given."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline=newline) as f:
         f.write(text)
+
+
+@contextmanager
+def atomic_dir(path: PathLike, suffix: str = ".tmp") -> Iterator[str]:
+    """Yield a new temporary directory beside ``path``; on success it gets the umask's mode and is
+    renamed to ``path`` in one step (``path`` must not exist, or be an empty directory, which it
+    replaces), on any error it is deleted. Flushing the files inside is the caller's business."""
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=parent)
+    try:
+        yield tmp
+        os.chmod(tmp, default_file_mode(directory=True))  # mkdtemp made it 0700
+        if os.path.isdir(path) and not os.listdir(path):
+            os.rmdir(path)
+        os.rename(tmp, path)
+        fsync_dir(parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

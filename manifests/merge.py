@@ -24,6 +24,7 @@ from typing import List, Sequence
 import pandas as pd
 
 from manifests import schema
+from manifests.atomic import atomic_path
 from manifests.io import ManifestError, PathGuard, csv_line, ordered_columns, read_raw_csv, write_csv
 
 SHARD = "_shard"   # helper columns, never written
@@ -88,12 +89,13 @@ def _link_or_copy(src: Path, dst: Path) -> None:
             return
         raise MergeConflict(dst, f"exists with different content than {src}")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.merge.tmp")
     try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copy2(src, tmp)
-    os.replace(tmp, dst)
+        os.link(src, dst)  # appears whole in one step, and fails rather than replace a file
+    except FileExistsError:
+        raise
+    except OSError:  # another filesystem, or no hard links: copy, through a temporary file
+        with atomic_path(dst, suffix=dst.suffix) as tmp:
+            shutil.copy2(src, tmp)
 
 
 def _check_paths(df: pd.DataFrame, shards: List[Path]) -> None:

@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from bench.numeric_drift import leaves  # every scalar of nested JSON by its path (as measured there)
 from generator.face_model import (FaceAssetError, FaceModel, age_years_to_macro, macro_state_weights)
 
 ASSET_DIR = os.path.join(os.path.dirname(__file__), "..", "assets", "face")
@@ -80,18 +81,6 @@ FLOAT32_RTOL = 1e-6
 FLOAT64_RTOL = 1e-9
 
 
-def _leaves(x, path=""):
-    if isinstance(x, dict):
-        for k in sorted(x):
-            yield from _leaves(x[k], f"{path}/{k}")
-    elif isinstance(x, list):
-        yield path + "#len", len(x)
-        for i, v in enumerate(x):
-            yield from _leaves(v, f"{path}/{i}")
-    else:
-        yield path, x
-
-
 def assert_asset_close(built, committed):
     with np.load(os.path.join(built, "face.npz")) as za, np.load(os.path.join(committed, "face.npz")) as zb:
         assert sorted(za.files) == sorted(zb.files)
@@ -105,7 +94,7 @@ def assert_asset_close(built, committed):
             else:
                 np.testing.assert_array_equal(a, b, err_msg=name)
     with open(os.path.join(built, "face.json")) as fa, open(os.path.join(committed, "face.json")) as fb:
-        a, b = dict(_leaves(json.load(fa))), dict(_leaves(json.load(fb)))
+        a, b = dict(leaves(json.load(fa))), dict(leaves(json.load(fb)))
     assert a.keys() == b.keys()
     for path, vb in b.items():
         if isinstance(vb, float):

@@ -48,7 +48,7 @@ def test_in_process_render_uses_the_allowed_cores(monkeypatch, tmp_path):
             seen["threads"] = threads
             raise RuntimeError("stop before rendering")
 
-    monkeypatch.setattr(generator.worker, "ClipRenderer", StopAtSceneBuild)
+    monkeypatch.setattr(generator.worker, "ClipWorker", StopAtSceneBuild)
     for cores in (1, 16):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
         code = render.main(["render", "--out", str(tmp_path / f"d{cores}"), "--clips", "1", "--workers", "1"])

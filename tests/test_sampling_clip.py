@@ -11,6 +11,11 @@ from generator.sampling import UNIT_NAMES, ClipSpec, clip_id_for, sample_clip
 from generator.sampling import blink as B
 from generator.sampling import motion
 
+# what the cross-environment tests compare, and how: the same code bench/numeric_drift.py measured
+# the tolerances below with (every parameter and frame state of sampled clips, as JSON, from any
+# Python; and every scalar of nested JSON by its path)
+from bench.numeric_drift import SAMPLING, leaves
+
 CFG = GeneratorConfig()
 
 
@@ -258,21 +263,6 @@ def test_frame_states_drive_the_face_model():
         assert 1.0 - model.aperture(posed, "left") / neutral > 0.95
 
 
-# Every parameter and frame state of N_CLIPS sampled clips (+ 3 videos), as JSON, from any Python.
-_DUMP = """
-import dataclasses, json, sys
-sys.path.insert(0, {root!r})
-from generator.config import load_config
-from generator.sampling import sample_clip
-cfg = load_config(None, {{}})
-video = load_config(None, {{"clip.mode": "video", "clip.n_frames": 600}})
-specs = [sample_clip(cfg, i) for i in range({n})] + [sample_clip(video, i) for i in range(3)]
-out = []
-for s in specs:
-    row = {{k: json.loads(v) if k in s._JSON_FIELDS else v for k, v in s.to_row().items()}}
-    out.append({{"row": row, "states": [dataclasses.asdict(s.frame_state(t)) for t in range(s.n_frames)]}})
-print(json.dumps(out))
-"""
 N_CLIPS = 200
 # Across numpy versions and CPUs only the last bits of floats may differ. Measured with
 # `python bench/numeric_drift.py --clips 200` (200 clips + 3 videos, 176,815 floats) on a Xeon
@@ -283,25 +273,12 @@ N_CLIPS = 200
 FLOAT_RTOL = 1e-9
 
 
-def _leaves(x, path=""):
-    """(path, value) of every scalar in nested dicts/lists (list lengths included)."""
-    if isinstance(x, dict):
-        for k in sorted(x):
-            yield from _leaves(x[k], f"{path}/{k}")
-    elif isinstance(x, list):
-        yield path + "#len", len(x)
-        for i, v in enumerate(x):
-            yield from _leaves(v, f"{path}/{i}")
-    else:
-        yield path, x
-
-
 def _dump(python, env=None):
     import os
     import subprocess
     from pathlib import Path
 
-    code = _DUMP.format(root=str(Path(__file__).resolve().parents[1]), n=N_CLIPS)
+    code = SAMPLING.format(root=str(Path(__file__).resolve().parents[1]), n=N_CLIPS)
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     r = subprocess.run([python, "-c", code], capture_output=True, text=True, env={**clean, **(env or {})},
                        timeout=600)
@@ -325,7 +302,7 @@ def test_bit_identical_in_one_environment(venv_dump):
 
 
 def _assert_same_within_tolerance(theirs: str, ours: str):
-    a, b = dict(_leaves(json.loads(theirs))), dict(_leaves(json.loads(ours)))
+    a, b = dict(leaves(json.loads(theirs))), dict(leaves(json.loads(ours)))
     assert a.keys() == b.keys()
     floats = [p for p in b if isinstance(b[p], float)]
     assert all(isinstance(a[p], float) for p in floats)

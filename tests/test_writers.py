@@ -4,6 +4,7 @@ import errno
 import os
 import stat
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,27 @@ def test_atomic_write_error_keeps_the_old_file_and_no_temp(tmp_path):
                 f.write("half")
             raise RuntimeError("writer died")
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_atomic_dir_appears_whole_with_the_umask_mode_or_not_at_all(tmp_path):
+    old = os.umask(0o027)
+    try:
+        with atomic.atomic_dir(tmp_path / "d") as tmp:
+            (Path(tmp) / "a").write_text("1")
+            assert not (tmp_path / "d").exists()  # nothing visible until the block ends
+    finally:
+        os.umask(old)
+    assert (tmp_path / "d" / "a").read_text() == "1"
+    assert stat.S_IMODE(os.stat(tmp_path / "d").st_mode) == 0o750  # not mkdtemp's 0700
+    (tmp_path / "empty").mkdir()
+    with atomic.atomic_dir(tmp_path / "empty") as tmp:  # an empty directory is replaced
+        (Path(tmp) / "b").write_text("2")
+    assert (tmp_path / "empty" / "b").read_text() == "2"
+    with pytest.raises(OSError):  # a non-empty one is not
+        with atomic.atomic_dir(tmp_path / "d"):
+            pass
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_dir(tmp_path / "e") as tmp:
+            (Path(tmp) / "c").write_text("half")
+            raise RuntimeError("writer died")
+    assert sorted(os.listdir(tmp_path)) == ["d", "empty"] and (tmp_path / "d" / "a").read_text() == "1"

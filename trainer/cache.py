@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from manifests.atomic import atomic_dir
 from trainer.crops import CropConfig, crop_image_eyes
 
 CACHE_FORMAT = 3  # bump when the array layout or the crop code changes meaning (3: + rects.npy)
@@ -64,49 +63,42 @@ def build_cache(path: str, image_paths, image_hw, boxes: np.ndarray,
     workers: processes to crop with (0: this process).
     """
     n, n_eyes = boxes.shape[:2]
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
     try:
-        arr = np.lib.format.open_memmap(os.path.join(tmp, "crops.npy"), mode="w+", dtype=np.uint8,
-                                        shape=(n, n_eyes, 3, cfg.size, cfg.size))
-        # the rendered part of each frame (crops.rendered_rect): framing augmentation stays inside it
-        rects = np.zeros((n, 4), np.float32)
-        chunk = 256
-        jobs = [(image_paths[a:a + chunk], (image_hw[a:a + chunk] if image_hw is not None else [None] * len(image_paths[a:a + chunk])),
-                 boxes[a:a + chunk], valid[a:a + chunk], cfg.size) for a in range(0, n, chunk)]
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=n, desc=f"crop cache {os.path.basename(path)}", unit="frame", leave=False)
-        t0 = time.time()
-        if workers > 0:
-            with ProcessPoolExecutor(workers) as pool:
-                results = pool.map(_crop_rows, jobs)
-                for a, (res, rect) in zip(range(0, n, chunk), results):
+        with atomic_dir(path) as tmp:
+            arr = np.lib.format.open_memmap(os.path.join(tmp, "crops.npy"), mode="w+", dtype=np.uint8,
+                                            shape=(n, n_eyes, 3, cfg.size, cfg.size))
+            # the rendered part of each frame (crops.rendered_rect): framing augmentation stays inside it
+            rects = np.zeros((n, 4), np.float32)
+            chunk = 256
+            jobs = [(image_paths[a:a + chunk], (image_hw[a:a + chunk] if image_hw is not None else [None] * len(image_paths[a:a + chunk])),
+                     boxes[a:a + chunk], valid[a:a + chunk], cfg.size) for a in range(0, n, chunk)]
+            bar = None
+            if progress:
+                from tqdm import tqdm
+                bar = tqdm(total=n, desc=f"crop cache {os.path.basename(path)}", unit="frame", leave=False)
+            t0 = time.time()
+            if workers > 0:
+                with ProcessPoolExecutor(workers) as pool:
+                    results = pool.map(_crop_rows, jobs)
+                    for a, (res, rect) in zip(range(0, n, chunk), results):
+                        arr[a:a + len(res)], rects[a:a + len(res)] = res, rect
+                        bar and bar.update(len(res))
+            else:
+                for a, job in zip(range(0, n, chunk), jobs):
+                    res, rect = _crop_rows(job)
                     arr[a:a + len(res)], rects[a:a + len(res)] = res, rect
                     bar and bar.update(len(res))
-        else:
-            for a, job in zip(range(0, n, chunk), jobs):
-                res, rect = _crop_rows(job)
-                arr[a:a + len(res)], rects[a:a + len(res)] = res, rect
-                bar and bar.update(len(res))
-        bar and bar.close()
-        arr.flush()
-        del arr
-        np.save(os.path.join(tmp, "rects.npy"), rects)
-        with open(os.path.join(tmp, "meta.json"), "w") as f:
-            json.dump({**meta, "rows": n, "eyes_per_row": n_eyes, "crop": cfg.to_dict(),
-                       "format": CACHE_FORMAT, "build_seconds": round(time.time() - t0, 3)}, f, indent=1)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if not os.path.isfile(os.path.join(path, "meta.json")):
-                raise
-            # another process finished the same cache first; its copy is identical
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+            bar and bar.close()
+            arr.flush()
+            del arr
+            np.save(os.path.join(tmp, "rects.npy"), rects)
+            with open(os.path.join(tmp, "meta.json"), "w") as f:
+                json.dump({**meta, "rows": n, "eyes_per_row": n_eyes, "crop": cfg.to_dict(),
+                           "format": CACHE_FORMAT, "build_seconds": round(time.time() - t0, 3)}, f, indent=1)
+    except OSError:
+        if not os.path.isfile(os.path.join(path, "meta.json")):
+            raise
+        # another process finished the same cache first; its copy is identical
     return path
 
 

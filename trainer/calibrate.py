@@ -2,7 +2,7 @@
 
     python -m trainer.calibrate --checkpoint RUN/last.pt --out RUN/calibrated.pt [--data DIR --split val]
 
-Why: one event threshold (trainer.evaluate EVENT_HIGH = 0.5 on closure) must hold for eyes 10 to
+Why: one event threshold (trainer.events EVENT_HIGH = 0.5 on closure) must hold for eyes 10 to
 100 px tall, and the eye-state threshold must be chosen without real data. The closure logit z of
 every validation frame is collected at the data's own resolution and after resampling the crop
 down to 24, 16 and 12 px and back (small eyes), then a logistic (Platt) map sigmoid(a z + b) is
@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 import torch
 
+from manifests.cli_errors import one_line_errors
+from manifests.io import ManifestError
 from trainer import metrics
 
 RESOLUTIONS = (0, 24, 16, 12)  # 0: the data's own; else crop side after downsampling (eye ~2/3 of it)
@@ -125,6 +127,7 @@ def _crop(ckpt):
     return checkpoint_crop_config(ckpt)
 
 
+@one_line_errors(ManifestError, OSError, ValueError)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
@@ -140,13 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     from trainer.checkpoint import load_trained_model
     from trainer.outputs import torch_save
 
-    try:
-        model, ckpt = load_trained_model(a.checkpoint)
-        frames, closure, source = validation_windows(ckpt, a.data, a.split)
-        report = calibrate(model, frames, closure)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    model, ckpt = load_trained_model(a.checkpoint)
+    frames, closure, source = validation_windows(ckpt, a.data, a.split)
+    report = calibrate(model, frames, closure)
     report["data"] = source
     report["checkpoint"] = str(a.checkpoint)
     keep = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler", "rng")}

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from manifests.cli_errors import one_line_errors
+from manifests.io import ManifestError
 from trainer import metrics
 from trainer.outputs import write_json
 
@@ -82,6 +84,7 @@ def load_events_json(path: str) -> tuple[float, float]:
     return high, low
 
 
+@one_line_errors(ManifestError, OSError, ValueError)
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
@@ -89,11 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="val")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
-    try:
-        result = calibrate(a.checkpoint, a.data, a.split)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    result = calibrate(a.checkpoint, a.data, a.split)
     write_json(result, a.out)
     print(f"event threshold high {result['high']} low {result['low']} (event F1 {result['f1']:.3f} on "
           f"{result['sequences']} {a.split} sequences); {a.out}")

@@ -15,6 +15,8 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from manifests.schema import EYES
+
 
 class ConfigError(ValueError):
     """A bad config value; the message starts with the field name."""
@@ -33,7 +35,7 @@ class TrainConfig:
     window: int = 13  # frames per sample: the paper's 13-frame clips (HUST-LEBW, SynBlink-50K)
     stride: int | None = None  # window stride inside long clips; None -> the dataset's default
     crop_size: int = 48  # eye crop side in pixels: the paper's 48x48x3 tokens
-    eyes: tuple[str, ...] = ("left", "right")  # each eye is its own sample (paper)
+    eyes: tuple[str, ...] = EYES  # each eye is its own sample (paper)
     augment: bool = True  # photometric/geometric augmentation of training windows only
     augment_preset: str = "default"  # trainer/augment.py PRESETS: default, strong (issue 12 domain
     #                                  randomisation: framing, low resolution, occluders...) or none
@@ -117,7 +119,7 @@ class TrainConfig:
                 and self.val_ratio + self.test_ratio < 1):
             raise ConfigError("val_ratio", f"val_ratio and test_ratio must leave some training data, "
                                            f"got {self.val_ratio} and {self.test_ratio}")
-        bad_eyes = [e for e in self.eyes if e not in ("left", "right")]
+        bad_eyes = [e for e in self.eyes if e not in EYES]
         if bad_eyes or not self.eyes:
             raise ConfigError("eyes", f"must be a non-empty subset of left,right, got {self.eyes}")
         if self.threads is not None and self.threads < 1:
@@ -211,7 +213,7 @@ def build_parser(description: str | None = None, defaults: bool = True) -> argpa
                                 default=default, help=h)
         elif kind is tuple:  # eyes
             parser.add_argument(_flag(f.name), dest=f.name, nargs="+", default=default,
-                                choices=["left", "right"], help=h)
+                                choices=list(EYES), help=h)
         else:
             parser.add_argument(_flag(f.name), dest=f.name, type=kind, default=default, help=h)
     return parser

@@ -32,10 +32,10 @@ from manifests.io import ManifestError, read_frames
 from manifests.cli_errors import one_line_errors
 from trainer import metrics
 from trainer.checkpoint import CheckpointError, checkpoint_crop_config, load_trained_model
+from trainer.events import EVENT_HIGH, EVENT_LOW
 from trainer.inference import EYE_NAMES, collect_predictions, window_metrics
 from trainer.outputs import save_figure, write_json
 
-EVENT_HIGH, EVENT_LOW = 0.5, 0.25  # hysteresis thresholds on closure: half closed starts a blink
 
 
 def stitch_sequences(preds: dict[str, Any], n_frames: dict[str, int]) -> dict[tuple[str, int], dict[str, np.ndarray]]:
@@ -164,7 +164,7 @@ def evaluate(checkpoint: str, data: str, split: str | None, report: str, batch_s
         frames = frames[in_split]
     ds = EyeWindowDataset(data, window=int(ckpt["model_kwargs"].get("window", 13)), stride=stride,
                           crop_size=int(ckpt["model_kwargs"].get("crop_size", 48)),
-                          eyes=tuple(cfg.get("eyes", ("left", "right"))), split=split, augment=None,
+                          eyes=tuple(cfg.get("eyes", EYE_NAMES)), split=split, augment=None,
                           crop=checkpoint_crop_config(ckpt))
     preds = collect_predictions(model, ds, device=dev, batch_size=batch_size, num_workers=num_workers)
     result: dict[str, Any] = dict(

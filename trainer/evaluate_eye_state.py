@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from manifests.cli_errors import one_line_errors
 from trainer import metrics
 from trainer.outputs import write_json
 from trainer.predict import predict_images
@@ -39,6 +40,7 @@ def eye_state_report(scores, threshold: float = 0.5) -> dict:
         auroc_blink_prob=metrics.auroc(y, labelled["blink_prob"].to_numpy()))
 
 
+@one_line_errors(OSError, ValueError)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
@@ -49,12 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
-    try:
-        scores = predict_images(a.checkpoint, a.root, None, a.image_fit, a.batch_size, a.device)
-        report = eye_state_report(scores, a.threshold)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    scores = predict_images(a.checkpoint, a.root, None, a.image_fit, a.batch_size, a.device)
+    report = eye_state_report(scores, a.threshold)
     report.update(checkpoint=a.checkpoint, root=a.root, image_fit=a.image_fit)
     report_path = Path(a.report)
     write_json(report, report_path)

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from manifests.cli_errors import one_line_errors
 from trainer import metrics
 from trainer.outputs import atomic_path, write_csv, write_json
 
@@ -248,6 +249,7 @@ def markdown_table(report: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+@one_line_errors(OSError, ValueError)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--videos", required=True, help="folder of videos")
@@ -271,31 +273,27 @@ def main(argv: list[str] | None = None) -> int:
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     videos = Path(a.videos)
-    try:
-        if not videos.is_dir():
-            raise ValueError(f"{videos}: not a folder of videos")
-        labels_path = Path(a.labels) if a.labels else videos / "blinks.csv"
-        if not labels_path.is_file():
-            raise ValueError(f"{labels_path}: labels CSV not found")
-        ex = Path(a.exclusions) if a.exclusions else (videos / "exclusions.csv")
-        if a.exclusions and not ex.is_file():
-            raise ValueError(f"{ex}: exclusions CSV not found")
-        labels = read_labels(labels_path, ex if ex.is_file() else None)
-        names = sorted(labels)
-        if not a.labelled_only:
-            names = sorted(set(names) | {q.name for q in videos.iterdir() if q.suffix.lower() in VIDEO_EXTENSIONS})
-        missing = [n for n in names if not (videos / n).is_file()]
-        if missing:
-            raise ValueError(f"{labels_path}: video(s) {missing[:3]} not found in {videos}")
-        thresholds = None
-        if a.events:
-            from trainer.calibrate_events import load_events_json
-            thresholds = load_events_json(a.events)
-        report = evaluate_videos(videos, labels, methods, Path(a.out), a.checkpoint, a.stride, a.device,
-                                 a.progress, names, thresholds)
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if not videos.is_dir():
+        raise ValueError(f"{videos}: not a folder of videos")
+    labels_path = Path(a.labels) if a.labels else videos / "blinks.csv"
+    if not labels_path.is_file():
+        raise ValueError(f"{labels_path}: labels CSV not found")
+    ex = Path(a.exclusions) if a.exclusions else (videos / "exclusions.csv")
+    if a.exclusions and not ex.is_file():
+        raise ValueError(f"{ex}: exclusions CSV not found")
+    labels = read_labels(labels_path, ex if ex.is_file() else None)
+    names = sorted(labels)
+    if not a.labelled_only:
+        names = sorted(set(names) | {q.name for q in videos.iterdir() if q.suffix.lower() in VIDEO_EXTENSIONS})
+    missing = [n for n in names if not (videos / n).is_file()]
+    if missing:
+        raise ValueError(f"{labels_path}: video(s) {missing[:3]} not found in {videos}")
+    thresholds = None
+    if a.events:
+        from trainer.calibrate_events import load_events_json
+        thresholds = load_events_json(a.events)
+    report = evaluate_videos(videos, labels, methods, Path(a.out), a.checkpoint, a.stride, a.device,
+                             a.progress, names, thresholds)
     print(markdown_table(report))
     print(f"report: {Path(a.out) / 'report.csv'}, plots: {Path(a.out) / 'plots'}")
     return 0

@@ -24,9 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from manifests.schema import EYES
 from trainer import metrics
 
-EYES = ("left", "right")
+# hysteresis thresholds on closure: half closed starts a blink, a quarter ends it (the trainer's
+# defaults; a checkpoint or trainer.calibrate_events may carry its own)
+EVENT_HIGH, EVENT_LOW = 0.5, 0.25
 
 
 def synthetic_max_blink_s() -> float:
@@ -41,8 +44,8 @@ def synthetic_max_blink_s() -> float:
 
 @dataclass(frozen=True)
 class EventConfig:
-    high: float = 0.5            # relative closure that makes an event (half closed)
-    low: float = 0.25            # relative closure under which it ends
+    high: float = EVENT_HIGH     # relative closure that makes an event (half closed)
+    low: float = EVENT_LOW       # relative closure under which it ends
     min_frames: int = 1
     max_duration_s: float = 0.69  # see synthetic_max_blink_s(); stored explicitly so runs are reproducible
     baseline_blinks: float = 4.0  # open-baseline median window, in max blink durations

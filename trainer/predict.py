@@ -39,12 +39,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from manifests.cli_errors import one_line_errors
 from manifests.schema import IMAGE_EXTENSIONS
 from trainer.crops import CropConfig, crop_boxes, crop_eye, read_image
 from trainer.ear import EAR_EVENTS, ear_closure
 from trainer.checkpoint import checkpoint_crop_config, load_trained_model
-from trainer.evaluate import EVENT_HIGH, EVENT_LOW
-from trainer.events import EventConfig, decode_blinks, events_table, synthetic_max_blink_s
+from trainer.events import EVENT_HIGH, EVENT_LOW, EventConfig, decode_blinks, events_table, synthetic_max_blink_s
 from trainer.landmarks import CORNER_IDS, LANDMARK_IDS, SOURCE_MESH, SOURCE_NONE, FaceTracker, column
 from trainer.outputs import write_csv, write_json
 from trainer.video import CORNER_COLUMNS, EYES, VideoReadError, VideoWriter, frame_times, iter_video_frames, probe_video
@@ -436,6 +436,7 @@ def predict_images(checkpoint: str, folder: str, out_dir: str | None = None, fit
 
 
 # ---------------------------------------------------------------------------------- CLI
+@one_line_errors(OSError, ValueError)  # VideoReadError, FrameReadError, CheckpointError, bad CSV: named
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("input", help="a video file, or a folder of eye-crop images")
@@ -463,31 +464,27 @@ def main(argv: list[str] | None = None) -> int:
         a.device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    try:
-        if a.method == "model" and a.checkpoint is None:  # the shipped synthetic-only model (trainer/shipped.py)
-            from trainer.shipped import default_checkpoint_path
-            a.checkpoint = str(default_checkpoint_path())
-        if a.events:
-            from trainer.calibrate_events import load_events_json
-            high, low = load_events_json(a.events)
-            a.event_high = high if a.event_high is None else a.event_high
-            a.event_low = low if a.event_low is None else a.event_low
-        if os.path.isdir(a.input):
-            if a.method != "model":
-                raise ValueError(f"{a.input}: an image folder is scored by the model only (--method model)")
-            df = predict_images(a.checkpoint, a.input, a.out, a.image_fit, a.batch_size, a.device, a.progress)
-            print(f"{len(df)} images scored: mean closure {df['closure'].mean():.3f}; {Path(a.out) / 'scores.csv'}")
-        else:
-            s = predict_video(a.checkpoint, a.input, a.out, a.method, a.stride, a.smooth, a.landmarks, a.overlay,
-                              a.batch_size, a.device, a.progress, a.event_high, a.event_low)
-            if s["faces_seen"] > 1:
-                print(f"{a.input}: {s['faces_seen']} faces seen; followed one, first found in frame "
-                      f"{s['followed_face_first_frame']} with its eyes around (x, y) = {tuple(s['followed_face_eyes_xy'])}")
-            print(f"{s['frames']} frames ({s['detected_frames']} with a face), {s['blinks']} blinks "
-                  f"({s['one_eye_events']} one-eye events); outputs in {a.out}")
-    except (OSError, ValueError) as e:  # VideoReadError, FrameReadError, CheckpointError, bad CSV: named
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if a.method == "model" and a.checkpoint is None:  # the shipped synthetic-only model (trainer/shipped.py)
+        from trainer.shipped import default_checkpoint_path
+        a.checkpoint = str(default_checkpoint_path())
+    if a.events:
+        from trainer.calibrate_events import load_events_json
+        high, low = load_events_json(a.events)
+        a.event_high = high if a.event_high is None else a.event_high
+        a.event_low = low if a.event_low is None else a.event_low
+    if os.path.isdir(a.input):
+        if a.method != "model":
+            raise ValueError(f"{a.input}: an image folder is scored by the model only (--method model)")
+        df = predict_images(a.checkpoint, a.input, a.out, a.image_fit, a.batch_size, a.device, a.progress)
+        print(f"{len(df)} images scored: mean closure {df['closure'].mean():.3f}; {Path(a.out) / 'scores.csv'}")
+    else:
+        s = predict_video(a.checkpoint, a.input, a.out, a.method, a.stride, a.smooth, a.landmarks, a.overlay,
+                          a.batch_size, a.device, a.progress, a.event_high, a.event_low)
+        if s["faces_seen"] > 1:
+            print(f"{a.input}: {s['faces_seen']} faces seen; followed one, first found in frame "
+                  f"{s['followed_face_first_frame']} with its eyes around (x, y) = {tuple(s['followed_face_eyes_xy'])}")
+        print(f"{s['frames']} frames ({s['detected_frames']} with a face), {s['blinks']} blinks "
+              f"({s['one_eye_events']} one-eye events); outputs in {a.out}")
     return 0
 
 

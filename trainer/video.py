@@ -11,14 +11,15 @@ Eyes are the subject's own left/right (the subject's right eye appears on the im
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import cv2
 import numpy as np
 
+from manifests.atomic import atomic_path
 from manifests.schema import EYES
 
 CORNER_COLUMNS = [f"{e}_{p}_{a}" for e in EYES for p in ("outer", "inner") for a in "xy"]
@@ -75,6 +76,10 @@ def frame_times(times_s, fps: float) -> np.ndarray:
     return np.arange(len(t)) / fps
 
 
+class _Discarded(Exception):
+    """Tells the atomic write of a video that is not kept to delete its temporary file."""
+
+
 class VideoWriter:
     """H.264 MP4 via imageio-ffmpeg; frames are RGB uint8 of one size (odd sizes are cropped to even)."""
 
@@ -82,9 +87,9 @@ class VideoWriter:
         import imageio.v2 as imageio
 
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".mp4", dir=self.path.parent)
-        os.close(fd)
+        # the file appears at `path` only when close(keep=True) publishes it (manifests.atomic)
+        self._publish = contextlib.ExitStack()
+        self._tmp = self._publish.enter_context(atomic_path(self.path, suffix=".mp4"))
         # macro_block_size=1: no silent resize; we crop to even sizes ourselves (yuv420p needs them)
         self._writer = imageio.get_writer(self._tmp, fps=fps, codec="libx264", quality=7,
                                           macro_block_size=1, pixelformat="yuv420p")
@@ -94,14 +99,10 @@ class VideoWriter:
         self._writer.append_data(np.ascontiguousarray(rgb[: h - h % 2, : w - w % 2]))
 
     def close(self, keep: bool = True) -> None:
-        self._writer.close()
-        if keep:
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(self._tmp, 0o666 & ~mask)  # mkstemp made it 0600
-            os.replace(self._tmp, self.path)
-        else:
-            Path(self._tmp).unlink(missing_ok=True)
+        with contextlib.suppress(_Discarded), self._publish:
+            self._writer.close()
+            if not keep:
+                raise _Discarded()  # the atomic write deletes its temporary file
 
     def __enter__(self):
         return self

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -13,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from manifests import schema
+from manifests.atomic import atomic_dir
 from manifests.io import ManifestError, ordered_columns, write_csv
 
 
@@ -103,16 +102,8 @@ def dataset_output(out):
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AdapterError(out, "output exists and is not an empty directory; choose a new one")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_dir(out) as tmp:
+        yield Path(tmp)
 
 
 def write_dataset(root: Path, frames: pd.DataFrame, clips: pd.DataFrame, info: dict) -> None:

@@ -67,7 +67,7 @@ def convert(src, out) -> Path:
             subject = LABELS.match(label_file.name).group(1)
             crops_dir = src / f"{subject}_noglasses" / "natural"
             rows = sorted(_read_labels(label_file), key=lambda r: r[1])
-            for eye in ("left", "right"):
+            for eye in schema.EYES:
                 clip_rows, prev = [], None
                 runs = []
                 for name, number, closure in rows:
