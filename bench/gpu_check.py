@@ -46,13 +46,13 @@ def child(args) -> int:
 
     from generator import compat, writers
     from generator.config import load_config
-    from generator.worker import ClipRenderer
+    from generator.worker import ClipWorker
 
     device = args.child
     cfg = load_config(CONFIG, {"render.device": device, "n_clips": args.max_clips})
     writers.write_dataset_config(args.out, cfg.to_dict(), seed=int(cfg.seed))
     t0 = time.perf_counter()
-    renderer = ClipRenderer(args.out, cfg, threads=1 if device == "cpu" else None)
+    renderer = ClipWorker(args.out, cfg, threads=1 if device == "cpu" else None)
     build_s = time.perf_counter() - t0
     info = dict(renderer.scene.render_info)
     clips = []
