@@ -65,7 +65,7 @@ def score_videos(checkpoint: str, videos: Path, out: Path) -> dict:
     try:
         ex = videos / "exclusions.csv"
         labels = ev.read_labels(videos / "blinks.csv", ex if ex.is_file() else None)
-        report = ev.evaluate_videos(videos, labels, ["model", "ear"], out, checkpoint, names=sorted(labels))
+        report = ev.evaluate_videos(videos, labels, ["model", "ear"], out, checkpoint)  # every video, labelled or not
     except (AttributeError, TypeError, ImportError) as e:  # the interface changed: say so, do not guess
         return {"skipped": f"trainer.evaluate_video interface differs ({type(e).__name__}: {e})"}
     rows = report[report["video"] == "ALL"].set_index("method")

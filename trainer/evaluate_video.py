@@ -162,7 +162,8 @@ def evaluate_videos(videos_dir: Path, labels: dict[str, VideoLabels], methods: l
     from trainer.predict import analyse_track, model_event_config, track_video
     from trainer.video import VideoReadError
 
-    names = names if names is not None else sorted(labels)
+    if names is None:  # every video of the folder: one without labels has no blinks (its detections are false)
+        names = sorted(set(labels) | {q.name for q in videos_dir.iterdir() if q.suffix.lower() in VIDEO_EXTENSIONS})
     model = ckpt = crop_cfg = None
     if "model" in methods:
         model, ckpt = load_trained_model(checkpoint, device)
