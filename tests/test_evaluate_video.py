@@ -65,6 +65,11 @@ def test_command_scores_a_labelled_folder(tmp_path, capsys):
     assert (out / "plots" / "one.png").stat().st_size > 1000 and (out / "ear" / "one" / "events.csv").is_file()
     assert json.loads((out / "report.json").read_text())["methods"] == ["ear"]
     assert "| **ALL** |" in capsys.readouterr().out
+    # the API's default (bench/transfer.py relies on it): every video of the folder, labelled or not,
+    # so detections in a video without blinks count as false positives
+    from trainer.evaluate_video import evaluate_videos
+    api = evaluate_videos(videos, read_labels(videos / "blinks.csv", None), ["ear"], tmp_path / "api")
+    assert set(api["video"]) == {"one.mp4", "none.mp4", "ALL"}
     # a video with no face anywhere: a warning, its labels count as missed, the rest is scored
     write_video(videos / "blank.mp4", [np.full((48, 64, 3), 90, np.uint8)] * 5)
     (videos / "blinks.csv").write_text("video,start,end,notes\none.mp4,12,14,\nblank.mp4,1,2,\n")
