@@ -27,6 +27,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from manifests import atomic  # noqa: E402  (the project's one atomic write)
 CONFIG = os.path.join(REPO, "configs", "eye_crops.json")
 MIN_SPEEDUP, MIN_SSIM = 20.0, 0.95
 
@@ -187,9 +188,7 @@ def main(argv=None) -> int:
 
 def _write(path, report) -> None:
     if path:
-        with open(path + ".tmp", "w") as f:
-            json.dump(report, f, indent=1)
-        os.replace(path + ".tmp", path)
+        atomic.write_text(path, json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ The split columns travel in the CSVs; caches (.cache/) are not copied (they rebu
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from manifests.atomic import atomic_dir  # noqa: E402
 from trainer.crops import rendered_rect  # noqa: E402
 
 
@@ -55,17 +55,15 @@ def main(argv=None) -> int:
     import pandas as pd
 
     frames = pd.read_csv(src / "frames.csv", usecols=["image"])
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     total = 0
-    for name in ("frames.csv", "clips.csv", "config.json"):
-        if (src / name).is_file():
-            shutil.copy2(src / name, tmp / name)
-            total += (src / name).stat().st_size
-    for rel in frames["image"].astype(str):
-        total += pack_frame(src / rel, tmp / rel)
-    os.replace(tmp, dst)
+    with atomic_dir(dst) as tmp_dir:  # the pack appears whole or not at all
+        tmp = Path(tmp_dir)
+        for name in ("frames.csv", "clips.csv", "config.json"):
+            if (src / name).is_file():
+                shutil.copy2(src / name, tmp / name)
+                total += (src / name).stat().st_size
+        for rel in frames["image"].astype(str):
+            total += pack_frame(src / rel, tmp / rel)
     print(f"{dst}: {len(frames)} frames, {total / 2**20:.1f} MiB")
     return 0
 

@@ -23,6 +23,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from manifests import atomic  # noqa: E402  (the project's one atomic write)
 
 
 def run_once(tree: str, out: str, clips: int, config: str, extra: list) -> dict:
@@ -85,9 +87,7 @@ def main(argv=None) -> dict:
           f"3,000 clips on 2 fully used cores: {3000 * this / 2 / 60:.0f} min; load average at the end "
           f"{', '.join(f'{x:.1f}' for x in res['load_average_end'])}")
     if args.json:
-        with open(args.json + ".tmp", "w") as f:
-            json.dump(res, f, indent=1)
-        os.replace(args.json + ".tmp", args.json)
+        atomic.write_text(args.json, json.dumps(res, indent=1))
     return res
 
 

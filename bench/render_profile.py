@@ -30,6 +30,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "bench"))
+from manifests import atomic  # noqa: E402  (the project's one atomic write)
 
 
 def field(obj, name: str):
@@ -226,9 +227,7 @@ def main(argv=None) -> dict:
                           for s, v in toggles.items()}}
     print(markdown(result))
     if args.json:
-        with open(args.json + ".tmp", "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(args.json + ".tmp", args.json)
+        atomic.write_text(args.json, json.dumps(result, indent=1))
     return result
 
 

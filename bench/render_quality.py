@@ -31,6 +31,7 @@ import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from manifests import atomic  # noqa: E402  (the project's one atomic write)
 
 # name -> Cycles settings. samples/denoise: the two knobs of the config; sss: subsurface
 # method of the skin (random_walk_skin = the look; burley = diffusion, fewer rays per sample;
@@ -315,9 +316,7 @@ def main(argv=None) -> dict:
             "blender": bpy.app.version_string, "oidn": compat.has_oidn()}
     print(markdown(info, results))
     if args.json:
-        with open(args.json + ".tmp", "w") as f:
-            json.dump({"info": info, "results": results}, f, indent=1)
-        os.replace(args.json + ".tmp", args.json)
+        atomic.write_text(args.json, json.dumps({"info": info, "results": results}, indent=1))
     return results
 
 
