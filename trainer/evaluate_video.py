@@ -84,6 +84,15 @@ def read_labels(labels: Path, exclusions: Path | None) -> dict[str, VideoLabels]
     return out
 
 
+def video_names(videos_dir: Path, labels: dict[str, VideoLabels], labelled_only: bool = False) -> list[str]:
+    """The videos to score: those the labels name and, unless `labelled_only`, every other video of
+    the folder (one without labels has no blinks, so its detections count as false positives)."""
+    names = set(labels)
+    if not labelled_only:
+        names |= {q.name for q in videos_dir.iterdir() if q.suffix.lower() in VIDEO_EXTENSIONS}
+    return sorted(names)
+
+
 def _overlaps(a, b) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
@@ -162,8 +171,7 @@ def evaluate_videos(videos_dir: Path, labels: dict[str, VideoLabels], methods: l
     from trainer.predict import analyse_track, model_event_config, track_video
     from trainer.video import VideoReadError
 
-    if names is None:  # every video of the folder: one without labels has no blinks (its detections are false)
-        names = sorted(set(labels) | {q.name for q in videos_dir.iterdir() if q.suffix.lower() in VIDEO_EXTENSIONS})
+    names = names if names is not None else video_names(videos_dir, labels)
     model = ckpt = crop_cfg = None
     if "model" in methods:
         model, ckpt = load_trained_model(checkpoint, device)
@@ -283,9 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.exclusions and not ex.is_file():
         raise ValueError(f"{ex}: exclusions CSV not found")
     labels = read_labels(labels_path, ex if ex.is_file() else None)
-    names = sorted(labels)
-    if not a.labelled_only:
-        names = sorted(set(names) | {q.name for q in videos.iterdir() if q.suffix.lower() in VIDEO_EXTENSIONS})
+    names = video_names(videos, labels, a.labelled_only)
     missing = [n for n in names if not (videos / n).is_file()]
     if missing:
         raise ValueError(f"{labels_path}: video(s) {missing[:3]} not found in {videos}")
