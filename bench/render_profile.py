@@ -157,7 +157,7 @@ def main(argv=None) -> dict:
     for rnd in range(args.rounds):
         c = cpu_s()
         identity = field(spec, "identity")
-        sc.set_identity(identity, subject_seed=int(field(identity, "seed") or 0))  # what a new subject pays
+        sc.set_identity(identity)  # what a new subject pays
         sc.set_camera(field(spec, "camera"), field(spec, "resolution") or cfg.clip.resolution)
         sc.set_lights(field(spec, "lights"))
         sc.set_background(field(spec, "background"))

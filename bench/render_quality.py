@@ -253,7 +253,10 @@ def main(argv=None) -> dict:
     build_cfg = replace(cfg, render=replace(cfg.render, eye_region=False))
     SETTINGS["eye_crops"] = eye_crops_setting(cfg.render.samples)
     scene = scene_mod.FaceScene(build_cfg)
-    scene.eye_region = True
+    # Eye-region borders without the scene reconfiguring itself on the first clip (that applied
+    # compat.EYE_CROPS to whichever setting came first): apply_setting sets every knob.
+    from generator.sampling import RenderSpec
+    scene.render_spec = RenderSpec.from_config(cfg.render)
     scene.scene.render.threads_mode = "FIXED"
     scene.scene.render.threads = args.threads
     bsdf = scene.mats["skin"].node_tree.nodes["skin_bsdf"]
