@@ -9,6 +9,7 @@ and found again by name. Socket names go through ``compat`` (Principled changed 
 """
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -113,35 +114,125 @@ class _Builder:
 
 
 BROW_PARAMS = ("brow_inner_x", "brow_outer_x", "brow_inner_z", "brow_outer_z", "brow_front_y",
-               "brow_thickness", "brow_arch")
+               "brow_thickness", "brow_arch", "brow_height", "brow_peak", "brow_tail_drop", "brow_taper",
+               "brow_inner_gap", "brow_length", "brow_hair_angle", "brow_coarseness")
 
 
-def _brow_band(b: "_Builder", coord):
-    """Eyebrow weight per shading point (the hm08 mesh has no brow geometry and is too coarse
-    for a vertex mask): a band over each eye (|x| mirrors the two), from just inside the inner
-    corner to past the outer corner, highest ~65% toward the outer end, thick at the head and
-    thin at the tail; proportions in units of the eye width W. The corner positions are value
-    nodes (``BROW_PARAMS``) set per identity by ``apply_brows``."""
+def _smooth01(b: "_Builder", v, lo: float, hi: float):
+    """Clamped linear ramp 0 at ``lo`` .. 1 at ``hi`` (lo > hi ramps down)."""
+    return b.math("DIVIDE", b.math("SUBTRACT", v, lo), hi - lo, clamp=True)
+
+
+def brow_hair(b: "_Builder", coord):
+    """Eyebrow hair cover per shading point, 0..1 (the hm08 mesh has no brow geometry and is too
+    coarse for a vertex mask). ``coord`` is the skin's rest position (the ``skin_rest`` attribute),
+    so the brow moves with the skin when the brow units raise or lower it.
+
+    Along the brow s runs 0 (head, near the nose) .. 1 (tail); |x| mirrors the two brows. The
+    centreline rises from the head to the arch's peak and falls ``brow_tail_drop`` to the tail; the
+    cover is thickest at the head and tapers to ``brow_taper`` at the tail; the head is sparser
+    (hairs stand upright and apart there). Hairs are far below a pixel at 48 px, so what has to
+    read as hair is the brow's feathered, streaky edge and its uneven density: a noise stretched
+    along the local hair direction (near upright at the head, ``brow_hair_angle`` from the axis in
+    the body) breaks the edge and the fill. Proportions are in units of the eye width W; the
+    values are set per identity by ``apply_brows``."""
     sep = b.node("ShaderNodeSeparateXYZ")
     b.link(coord, sep.inputs[0])
     x, y, z = sep.outputs
+    ax = b.math("ABSOLUTE", x)
     xi, xo = b.value("brow_inner_x", 0.017), b.value("brow_outer_x", 0.047)
     zi, zo = b.value("brow_inner_z", 0.0), b.value("brow_outer_z", 0.0)
-    width = b.math("SUBTRACT", xo, xi)
-    sv = b.math("DIVIDE", b.math("SUBTRACT", b.math("ABSOLUTE", x), xi), width)
+    width = b.math("SUBTRACT", xo, xi)  # W
+    head_x = b.math("ADD", xi, b.math("MULTIPLY", width, b.value("brow_inner_gap", 0.0)))
+    length = b.math("MULTIPLY", width, b.value("brow_length", 1.2))
+    sv = b.math("DIVIDE", b.math("SUBTRACT", ax, head_x), length)
     s01 = b.math("MINIMUM", b.math("MAXIMUM", sv, 0.0), 1.0)
-    base_z = b.math("ADD", zi, b.math("MULTIPLY", s01, b.math("SUBTRACT", zo, zi)))
-    arch = b.math("SINE", b.math("MULTIPLY", b.math("MINIMUM", b.math("MAXIMUM", b.math("ADD", sv, 0.1), 0.0), 1.0), 2.67))
-    lift = b.math("ADD", 0.52, b.math("MULTIPLY", b.math("MULTIPLY", arch, b.value("brow_arch", 1.0)), 0.2))
-    centre = b.math("ADD", base_z, b.math("MULTIPLY", width, lift))
-    half = b.math("MULTIPLY", b.math("MULTIPLY", width, b.value("brow_thickness", 1.0)),
-                  b.math("SUBTRACT", 0.16, b.math("MULTIPLY", b.math("MINIMUM", b.math("MAXIMUM", sv, 0.0), 1.2), 0.09)))
-    d = b.math("DIVIDE", b.math("ABSOLUTE", b.math("SUBTRACT", z, centre)), b.math("MAXIMUM", half, 1e-4))
-    across = b.math("SUBTRACT", 1.3, d, clamp=True)
-    ends = b.math("SUBTRACT", 1.0, b.math("DIVIDE", b.math("MAXIMUM", b.math("SUBTRACT", -0.12, sv),
-                                                           b.math("SUBTRACT", sv, 1.2)), 0.12), clamp=True)
+    # corner line, continued past the outer corner
+    corner_z = b.math("ADD", zi, b.math("MULTIPLY", b.math("DIVIDE", b.math("SUBTRACT", ax, xi), width),
+                                          b.math("SUBTRACT", zo, zi)))
+    peak = b.value("brow_peak", 0.65)
+    rise = b.math("SINE", b.math("MULTIPLY", b.math("MINIMUM", b.math("DIVIDE", s01, peak), 1.0), math.pi / 2))
+    fall = b.math("POWER", b.math("DIVIDE", b.math("MAXIMUM", b.math("SUBTRACT", s01, peak), 0.0),
+                                  b.math("SUBTRACT", 1.0, peak)), 2.0)
+    lift = b.math("SUBTRACT", b.math("MULTIPLY", rise, b.math("MULTIPLY", b.value("brow_arch", 1.0), 0.14)),
+                  b.math("MULTIPLY", fall, b.value("brow_tail_drop", 0.1)))
+    centre = b.math("ADD", corner_z, b.math("MULTIPLY", width, b.math("ADD", b.value("brow_height", 0.6), lift)))
+    taper = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", s01, b.math("SUBTRACT", 1.0, b.value("brow_taper", 0.45))))
+    half = b.math("MULTIPLY", b.math("MULTIPLY", width, b.value("brow_thickness", 1.0)), b.math("MULTIPLY", taper, 0.2))
+    t = b.math("DIVIDE", b.math("SUBTRACT", z, centre), b.math("MAXIMUM", half, 1e-4))  # -1..1 across
+    # local hair direction: ~75 deg (near upright) at the head, the body's angle from s = 0.25 on
+    body = b.math("RADIANS", b.value("brow_hair_angle", 25.0))
+    angle = b.math("ADD", body, b.math("MULTIPLY", _smooth01(b, sv, 0.25, 0.0),
+                                       b.math("SUBTRACT", math.radians(75.0), body)))
+    ca, sa = b.math("COSINE", angle), b.math("SINE", angle)
+    along = b.math("ADD", b.math("MULTIPLY", ax, ca), b.math("MULTIPLY", z, sa))
+    across = b.math("SUBTRACT", b.math("MULTIPLY", z, ca), b.math("MULTIPLY", ax, sa))
+    hv = b.node("ShaderNodeCombineXYZ")
+    b.link(b.math("MULTIPLY", across, 1400.0), hv.inputs[0])  # clumps of hairs ~0.7 mm apart
+    b.link(b.math("MULTIPLY", along, 110.0), hv.inputs[1])  # ~9 mm long
+    streak = b.noise(hv.outputs[0], 1.0, 2.0, 0.6, "brow_hairs").outputs["Fac"]
+    # feathered edge: the streaks push the boundary in and out by up to ~40% of the half width
+    tt = b.math("ADD", b.math("ABSOLUTE", t), b.math("MULTIPLY", b.math("SUBTRACT", streak, 0.5), 0.9))
+    edge = _smooth01(b, tt, 1.05, 0.55)
+    ends = b.math("MULTIPLY", _smooth01(b, sv, -0.06, 0.04), _smooth01(b, sv, 1.05, 0.9))
+    head_sparse = b.math("ADD", 0.55, b.math("MULTIPLY", _smooth01(b, sv, 0.0, 0.18), 0.45))
+    coarse = b.value("brow_coarseness", 0.5)
+    fill = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", coarse, b.math("MULTIPLY", _smooth01(b, streak, 0.62, 0.3), 0.65)))
     front = b.math("LESS_THAN", y, b.value("brow_front_y", 0.0))
-    return b.math("MULTIPLY", b.math("MULTIPLY", across, ends), front, clamp=True)
+    cover = b.math("MULTIPLY", b.math("MULTIPLY", edge, ends), b.math("MULTIPLY", head_sparse, fill))
+    return b.math("MULTIPLY", cover, front, clamp=True)
+
+
+def periocular_detail(b: "_Builder", coord, base):
+    """Skin detail round the eyes that reads at ~1 mm per pixel, put in the base colour (eye-region
+    renders have no bump or subsurface, generator.compat.EYE_CROPS): a mm-scale grain and pore
+    speckle, freckles/moles, periorbital darkening (dark circles below, pigment on the lids) and
+    fine lines (crow's feet, under-eye lines) with age. ``coord`` is the rest position, so the
+    pattern stays on the skin as the lids move. Amounts are value nodes set by ``apply_eye_detail``."""
+    sep = b.node("ShaderNodeSeparateXYZ")
+    b.link(coord, sep.inputs[0])
+    x, _, z = sep.outputs
+    grain = b.noise(coord, 420.0, 2.0, 0.7, "skin_grain").outputs["Fac"]  # ~2 mm blotches
+    speck = b.noise(coord, 1100.0, 0.0, 0.5, "skin_speck").outputs["Fac"]  # ~1 mm pore speckle
+    g_amt = b.value("skin_grain_amount", 0.5)
+    grain_c = b.math("ADD", 1.0, b.math("MULTIPLY", g_amt, b.math("ADD", b.math("MULTIPLY", b.math("SUBTRACT", grain, 0.5), 0.22),
+                                                                     b.math("MULTIPLY", b.math("SUBTRACT", speck, 0.5), 0.14))))
+    mult = b.node("ShaderNodeCombineXYZ")
+    for k in range(3):
+        b.link(grain_c, mult.inputs[k])
+    base = b.mix(1.0, base, mult.outputs[0], "MULTIPLY")
+    # freckles / moles: voronoi cells ~4 mm, a spot where a cell's feature point is close
+    vor = b.node("ShaderNodeTexVoronoi", "freckle_cells")
+    b.link(coord, vor.inputs["Vector"])
+    vor.inputs["Scale"].default_value = 260.0
+    # a coarse noise below the identity's freckle amount says where the spots are
+    patch = b.noise(coord, 60.0, 0.0, 0.5, "freckle_patch").outputs["Fac"]
+    spot = b.math("MULTIPLY", _smooth01(b, vor.outputs["Distance"], 0.22, 0.1),
+                  b.math("LESS_THAN", patch, b.value("skin_freckles", 0.0)))
+    base = b.mix(b.math("MULTIPLY", spot, 0.45), base, b.mix(1.0, base, (0.45, 0.3, 0.22, 1.0), "MULTIPLY"))
+    # periorbital darkening: an elliptical ring round each eye centre (|x| mirrors), strongest below
+    ex, ez = b.value("peri_eye_x", 0.032), b.value("peri_eye_z", 0.0)
+    dx = b.math("DIVIDE", b.math("SUBTRACT", b.math("ABSOLUTE", x), ex), 0.022)
+    dz_raw = b.math("SUBTRACT", z, ez)
+    dz = b.math("DIVIDE", dz_raw, b.math("ADD", 0.013, b.math("MULTIPLY", b.math("LESS_THAN", dz_raw, 0.0), 0.004)))
+    rr = b.math("SQRT", b.math("ADD", b.math("MULTIPLY", dx, dx), b.math("MULTIPLY", dz, dz)))
+    ring = b.math("MULTIPLY", _smooth01(b, rr, 0.55, 0.95), _smooth01(b, rr, 1.7, 1.0))
+    peri = b.math("MULTIPLY", ring, b.value("periorbital_darkening", 0.0))
+    base = b.mix(peri, base, b.mix(1.0, base, (0.62, 0.52, 0.56, 1.0), "MULTIPLY"))
+    # fine lines: thin dark bands, radiating from the outer corner (crow's feet) and along the
+    # lower lid; a noise warps them so no two lines are parallel
+    warp = b.noise(coord, 150.0, 1.0, 0.5, "wrinkle_warp").outputs["Fac"]
+    ax = b.math("SUBTRACT", b.math("ABSOLUTE", x), ex)
+    crow_ang = b.math("ARCTAN2", dz_raw, ax)
+    lines_crow = b.math("SINE", b.math("ADD", b.math("MULTIPLY", crow_ang, 34.0), b.math("MULTIPLY", warp, 9.0)))
+    crow_mask = b.math("MULTIPLY", _smooth01(b, ax, 0.015, 0.024), _smooth01(b, ax, 0.04, 0.03))
+    lines_under = b.math("SINE", b.math("ADD", b.math("MULTIPLY", z, 2200.0), b.math("MULTIPLY", warp, 9.0)))
+    under_mask = b.math("MULTIPLY", _smooth01(b, dz_raw, -0.006, -0.011), _smooth01(b, dz_raw, -0.024, -0.016))
+    under_mask = b.math("MULTIPLY", under_mask, _smooth01(b, b.math("ABSOLUTE", dx), 0.9, 0.4))
+    crow = b.math("MULTIPLY", _smooth01(b, lines_crow, 0.75, 0.97), crow_mask)
+    under = b.math("MULTIPLY", _smooth01(b, lines_under, 0.8, 0.98), under_mask)
+    lines = b.math("MULTIPLY", b.math("MAXIMUM", crow, under), b.value("skin_wrinkles", 0.0))
+    return b.mix(b.math("MULTIPLY", lines, 0.35), base, b.mix(1.0, base, (0.55, 0.45, 0.42, 1.0), "MULTIPLY"))
 
 
 def build_skin(lips_mask: str | None = None):
@@ -172,16 +263,22 @@ def build_skin(lips_mask: str | None = None):
         b.link(uv, tex.inputs["Vector"])
         lips_col = b.mix(0.55, base, redness, "MULTIPLY")
         base = b.mix(tex.outputs["Color"], base, lips_col)
-    # Eyebrows: a dark band (``_brow_band``) broken into hairs by a fine noise stretched
-    # along x; density sets how solid the band reads.
-    brow = _brow_band(b, coord)
-    hair_map = b.node("ShaderNodeMapping", "brow_hair_map")
-    b.link(coord, hair_map.inputs["Vector"])
-    hair_map.inputs["Scale"].default_value = (60.0, 900.0, 1500.0)  # hairs ~1 mm wide, ~1 cm long
-    hairs = b.noise(hair_map.outputs["Vector"], 1.0, 1.0, 0.5, "brow_hairs").outputs["Fac"]
-    hair_fac = b.math("ADD", b.math("MULTIPLY", b.math("SUBTRACT", hairs, 0.35, clamp=True), 1.5), 0.55, clamp=True)
+    # The skin's rest position (attribute ``skin_rest``, the identity's unposed vertices): patterns
+    # on it stay on the skin as the lids and brows move (object coordinates would slide under them).
+    rest = b.node("ShaderNodeAttribute", "skin_rest_attr", attribute_name="skin_rest").outputs["Vector"]
+    base = periocular_detail(b, rest, base)
+    # Lid margins (vertex attributes the scene writes per identity): the caruncle in the inner
+    # corner is pink, the lower lid's wet margin (tear meniscus) a little pinker and glossy below.
+    caruncle = b.node("ShaderNodeAttribute", "caruncle_attr", attribute_name="caruncle").outputs["Fac"]
+    tear = b.math("MULTIPLY", b.node("ShaderNodeAttribute", "tear_line_attr", attribute_name="tear_line").outputs["Fac"],
+                  b.value("tear_film", 0.6))
+    pink = b.rgb("caruncle_colour", (0.55, 0.22, 0.22, 1.0))
+    base = b.mix(b.math("MULTIPLY", tear, 0.35), base, pink)
+    base = b.mix(caruncle, base, pink)
+    # Eyebrows as hair (``brow_hair``); density sets how solid they read.
+    brow = brow_hair(b, rest)
     density = b.value("brow_density", 0.9)
-    brow_fac = b.math("MULTIPLY", brow, b.math("MULTIPLY", hair_fac, density), clamp=True)
+    brow_fac = b.math("MULTIPLY", brow, b.math("ADD", 0.25, b.math("MULTIPLY", density, 0.75)), clamp=True)
     brow_col = b.rgb("brow_colour", (0.03, 0.015, 0.008, 1.0))
     base = b.mix(brow_fac, base, brow_col, name="brow_mix")
     # Scalp hair: the point attribute ``scalp`` (1 above the hairline), strands along z.
@@ -216,6 +313,8 @@ def build_skin(lips_mask: str | None = None):
     # Roughness: brows and shiny T-zone variation.
     rough = b.math("ADD", b.math("MULTIPLY", blotch, 0.2), b.value("skin_roughness", 0.35))
     rough = b.math("MAXIMUM", rough, b.math("MULTIPLY", scalp_fac, 0.6))
+    wet = b.math("MAXIMUM", tear, b.math("MULTIPLY", caruncle, 0.8))  # wet tissue is glossy
+    rough = b.math("ADD", b.math("MULTIPLY", rough, b.math("SUBTRACT", 1.0, wet)), b.math("MULTIPLY", wet, 0.06))
     b.link(rough, bsdf.inputs["Roughness"])
     b.link(bump.outputs["Normal"], bsdf.inputs["Normal"])
     out = b.node("ShaderNodeOutputMaterial")
@@ -229,7 +328,13 @@ def build_skin(lips_mask: str | None = None):
 def build_eye():
     """Eyeball in its own object space: forward is local -Y, radius 1 (the scene scales the
     object to the identity's eyeball radius). r = distance from the optical axis decides
-    pupil / iris / limbus / sclera; a clear coat is the wet cornea (specular highlights)."""
+    pupil / iris / limbus / sclera; a clear coat is the wet cornea and conjunctiva (specular
+    highlights, catchlights of the lights and sky).
+
+    Iris: an outer (ciliary) and an inner (pupillary) tone meeting at a wavy collarette, radial
+    fibres, dark crypts in the ciliary zone, concentric furrows near the edge, a dark pupillary
+    ruff and a limbal ring; sclera: the identity's tint, vessels fading in toward the iris and a
+    pinker, darker rim toward the corners. Per-identity values: ``apply_identity``/``apply_eye_detail``."""
     mat = compat.new_material("Eye")
     b = _Builder(mat)
     coord = b.node("ShaderNodeTexCoord").outputs["Object"]
@@ -242,35 +347,66 @@ def build_eye():
     pupil_r = b.value("pupil_radius", 0.17)
     rn = b.math("DIVIDE", r, iris_r)  # 1 at the limbus
     in_iris = b.math("MULTIPLY", b.math("LESS_THAN", rn, 1.0), front)
-    # Radial fibres: noise on the direction around the axis, slowly varying with radius.
+    ux = b.math("DIVIDE", x, b.math("ADD", r, 1e-4))  # direction round the axis
+    uz = b.math("DIVIDE", z, b.math("ADD", r, 1e-4))
+    # Radial fibres: noise on the direction round the axis, slowly varying with radius.
     dirv = b.node("ShaderNodeCombineXYZ")
-    b.link(b.math("DIVIDE", x, b.math("ADD", r, 1e-4)), dirv.inputs[0])
-    b.link(b.math("MULTIPLY", r, 3.0), dirv.inputs[1])
-    b.link(b.math("DIVIDE", z, b.math("ADD", r, 1e-4)), dirv.inputs[2])
-    fib = b.noise(dirv.outputs[0], 14.0, 4.0, 0.6, "iris_fibres").outputs["Fac"]
-    iris_col = b.rgb("iris_colour", (0.2, 0.11, 0.04, 1.0))
-    iris_light = b.mix(b.math("MULTIPLY", b.math("SUBTRACT", fib, 0.4, clamp=True), 0.5),
-                       iris_col, b.mix(0.35, iris_col, (0.6, 0.5, 0.35, 1.0)), "MIX")
-    # Collarette: lighter ring around the pupil; limbus: dark ring at the iris edge.
-    coll = b.math("MULTIPLY", b.math("LESS_THAN", rn, 0.62), 0.25)
-    iris_c = b.mix(coll, iris_light, (0.75, 0.6, 0.4, 1.0), "OVERLAY")
-    limbus = b.math("POWER", b.math("MAXIMUM", rn, 0.0), 6.0)
-    iris_c = b.mix(b.math("MINIMUM", limbus, 0.85), iris_c, (0.015, 0.012, 0.01, 1.0))
-    # Sclera: off-white with a warm tint and red veins fading in toward the iris.
+    b.link(ux, dirv.inputs[0])
+    b.link(b.math("MULTIPLY", rn, 0.6), dirv.inputs[1])
+    b.link(uz, dirv.inputs[2])
+    fib = b.noise(dirv.outputs[0], 11.0, 3.0, 0.65, "iris_fibres").outputs["Fac"]
+    # Collarette: the boundary of the two zones, wavy round the pupil.
+    wave = b.noise(dirv.outputs[0], 3.0, 0.0, 0.5, "iris_collarette").outputs["Fac"]
+    cr = b.math("ADD", b.value("collarette_radius", 0.55), b.math("MULTIPLY", b.math("SUBTRACT", wave, 0.5), 0.16))
+    inner_zone = _smooth01(b, b.math("SUBTRACT", rn, cr), 0.03, -0.03)
+    outer_col = b.rgb("iris_colour", (0.2, 0.11, 0.04, 1.0))
+    inner_col = b.rgb("iris_inner_colour", (0.2, 0.11, 0.04, 1.0))
+    iris_c = b.mix(inner_zone, outer_col, inner_col)
+    contrast = b.value("iris_fibre_contrast", 0.6)
+    fib_fac = b.math("MULTIPLY", b.math("SUBTRACT", fib, 0.5), b.math("MULTIPLY", contrast, 1.6))
+    light = b.math("ADD", 1.0, fib_fac)  # fibres lighten and darken about the zone's tone
+    lv = b.node("ShaderNodeCombineXYZ")
+    for k in range(3):
+        b.link(light, lv.inputs[k])
+    iris_c = b.mix(1.0, iris_c, lv.outputs[0], "MULTIPLY")
+    ridge = b.math("MULTIPLY", _smooth01(b, b.math("ABSOLUTE", b.math("SUBTRACT", rn, cr)), 0.05, 0.0), 0.3)
+    iris_c = b.mix(ridge, iris_c, (0.75, 0.62, 0.45, 1.0), "SCREEN")
+    # Crypts: dark pits in the ciliary zone (voronoi cells round the axis, W-shifted per identity).
+    cv = b.node("ShaderNodeCombineXYZ")
+    b.link(b.math("MULTIPLY", ux, 2.2), cv.inputs[0])
+    b.link(b.math("MULTIPLY", rn, 5.0), cv.inputs[1])
+    b.link(b.math("MULTIPLY", uz, 2.2), cv.inputs[2])
+    vor = b.node("ShaderNodeTexVoronoi", "iris_crypt_cells")
+    b.link(cv.outputs[0], vor.inputs["Vector"])
+    vor.inputs["Scale"].default_value = 3.0
+    cil = b.math("MULTIPLY", _smooth01(b, b.math("SUBTRACT", rn, cr), 0.0, 0.06), _smooth01(b, rn, 0.9, 0.78))
+    crypt = b.math("MULTIPLY", b.math("MULTIPLY", _smooth01(b, vor.outputs["Distance"], 0.3, 0.12), cil),
+                   b.value("iris_crypts", 0.5))
+    iris_c = b.mix(b.math("MULTIPLY", crypt, 0.7), iris_c, b.mix(1.0, iris_c, (0.25, 0.25, 0.25, 1.0), "MULTIPLY"))
+    # Contraction furrows near the edge, the dark ruff at the pupil margin, the limbal ring.
+    furrow = b.math("MULTIPLY", _smooth01(b, b.math("SINE", b.math("MULTIPLY", rn, 60.0)), 0.6, 1.0),
+                    _smooth01(b, rn, 0.7, 0.85))
+    ruff = _smooth01(b, b.math("DIVIDE", r, pupil_r), 1.2, 1.0)
+    limbus = b.math("POWER", _smooth01(b, rn, 0.72, 1.0), 1.6)
+    dark = b.math("ADD", b.math("MULTIPLY", furrow, 0.25), b.math("MULTIPLY", ruff, 0.6))
+    dark = b.math("MAXIMUM", dark, b.math("MULTIPLY", limbus, b.value("limbal_ring", 0.6)), clamp=True)
+    iris_c = b.mix(dark, iris_c, (0.012, 0.01, 0.008, 1.0))
+    # Sclera: the identity's tint, vessels fading in toward the iris, pinker and darker toward the
+    # corners (the conjunctiva thickens and the lids shade; the lid shadow itself is geometry).
     veins = b.noise(coord, 6.0, 6.0, 0.65, "veins").outputs["Fac"]
-    vein_line = b.math("LESS_THAN", b.math("ABSOLUTE", b.math("SUBTRACT", veins, 0.5)), 0.012)
-    vein_fac = b.math("MULTIPLY", vein_line, b.math("MULTIPLY", b.math("SUBTRACT", r, 0.55, clamp=True), 1.4))
-    sclera = b.rgb("sclera_colour", (0.78, 0.72, 0.64, 1.0))
-    sclera_c = b.mix(vein_fac, sclera, (0.6, 0.12, 0.1, 1.0))
-    # The sclera darkens toward the corners (lid shadow is geometry; this is the tint).
-    sclera_c = b.mix(b.math("MULTIPLY", b.math("SUBTRACT", r, 0.7, clamp=True), 0.8), sclera_c,
-                     (0.62, 0.45, 0.40, 1.0))
+    vein_line = b.math("LESS_THAN", b.math("ABSOLUTE", b.math("SUBTRACT", veins, 0.5)),
+                       b.math("ADD", 0.006, b.math("MULTIPLY", b.value("sclera_veins", 0.3), 0.02)))
+    vein_fac = b.math("MULTIPLY", vein_line, b.math("MULTIPLY", b.math("SUBTRACT", r, 0.6, clamp=True), 1.8), clamp=True)
+    sclera = b.rgb("sclera_colour", (0.78, 0.74, 0.68, 1.0))
+    sclera_c = b.mix(b.math("MULTIPLY", vein_fac, 0.8), sclera, (0.55, 0.1, 0.08, 1.0))
+    rim = b.math("MULTIPLY", _smooth01(b, r, 0.78, 0.98), b.math("ADD", 0.25, b.math("MULTIPLY", b.value("sclera_veins", 0.3), 0.4)))
+    sclera_c = b.mix(rim, sclera_c, (0.62, 0.4, 0.37, 1.0))
     col = b.mix(in_iris, sclera_c, iris_c)
     pupil = b.math("MULTIPLY", b.math("LESS_THAN", r, pupil_r), front)
     col = b.mix(pupil, col, (0.004, 0.004, 0.004, 1.0), name="pupil_mix")
     bsdf = b.node("ShaderNodeBsdfPrincipled", "eye_bsdf")
     b.link(col, bsdf.inputs["Base Color"])
-    compat.set_principled(bsdf, Roughness=0.35, Specular_IOR_Level=0.5, Subsurface_Weight=0.0,
+    compat.set_principled(bsdf, Roughness=0.3, Specular_IOR_Level=0.5, Subsurface_Weight=0.0,
                           Coat_Weight=1.0, Coat_Roughness=0.02)
     out = b.node("ShaderNodeOutputMaterial")
     b.link(bsdf.outputs[0], out.inputs["Surface"])
@@ -324,6 +460,50 @@ def build_mouth():
     out = b.node("ShaderNodeOutputMaterial")
     b.link(bsdf.outputs[0], out.inputs["Surface"])
     return mat
+
+
+def build_glasses_frame():
+    """Spectacle frame: plastic (acetate) or metal, the colour and finish set by ``apply_glasses``."""
+    mat = compat.new_material("GlassesFrame")
+    b = _Builder(mat)
+    bsdf = b.node("ShaderNodeBsdfPrincipled", "frame_bsdf")
+    compat.set_principled(bsdf, Base_Color=(0.02, 0.02, 0.02, 1.0), Roughness=0.3, Specular_IOR_Level=0.5)
+    out = b.node("ShaderNodeOutputMaterial")
+    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def build_glasses_lens():
+    """Spectacle lens as a thin sheet: see-through (a transparent BSDF, tinted: no refraction, so
+    the eye behind stays where the labels put it) plus a sharp reflection weighted by Fresnel at
+    the lens's IOR (~4% head-on, much more at grazing angles): the lights and sky show on it."""
+    mat = compat.new_material("GlassesLens")
+    compat.blend_mode_alpha(mat)
+    b = _Builder(mat)
+    fres = b.node("ShaderNodeFresnel", "lens_fresnel")
+    fres.inputs["IOR"].default_value = 1.5
+    boost = b.math("MULTIPLY", fres.outputs[0], b.value("lens_reflection", 1.0), clamp=True)
+    transp = b.node("ShaderNodeBsdfTransparent", "lens_transparent")
+    b.link(b.rgb("lens_tint", (0.97, 0.97, 0.97, 1.0)), transp.inputs["Color"])
+    gloss = b.node(compat.glossy_node_idname(), "lens_glossy")
+    gloss.inputs["Roughness"].default_value = 0.02
+    mix = b.node("ShaderNodeMixShader")
+    b.link(boost, mix.inputs[0])
+    b.link(transp.outputs[0], mix.inputs[1])
+    b.link(gloss.outputs[0], mix.inputs[2])
+    out = b.node("ShaderNodeOutputMaterial")
+    b.link(mix.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def apply_glasses(mats: dict, glasses) -> None:
+    """A sampling.identity.Glasses: frame colour and finish, lens tint."""
+    frame = mats["glasses_frame"]
+    bsdf = frame.node_tree.nodes["frame_bsdf"]
+    compat.set_principled(bsdf, Base_Color=rgba(glasses.frame_colour), Metallic=1.0 if glasses.metal else 0.0,
+                          Roughness=0.22 if glasses.metal else 0.32)
+    frame.diffuse_color = rgba(glasses.frame_colour)
+    _set(mats["glasses_lens"].node_tree, "lens_tint", rgba(glasses.lens_tint))
 
 
 TEXTURE_NODES = {"noise": "ShaderNodeTexNoise", "voronoi": "ShaderNodeTexVoronoi", "wave": "ShaderNodeTexWave",
@@ -430,6 +610,8 @@ def build_materials(assets_dir: str | None = None) -> dict:
         "eye": build_eye(),
         "lashes": build_lashes(),
         "mouth": build_mouth(),
+        "glasses_frame": build_glasses_frame(),
+        "glasses_lens": build_glasses_lens(),
         "backdrop": build_backdrop(),
         "world": build_world(),
     }
@@ -443,15 +625,50 @@ def _set(tree, name: str, value) -> None:
         raise TypeError(f"{name} is not a value node")
 
 
-def apply_brows(mats: dict, inner, outer, front_y: float, thickness: float = 1.0, arch: float = 1.0) -> None:
+def apply_brows(mats: dict, inner, outer, front_y: float, thickness: float = 1.0, arch: float = 1.0,
+                shape=None) -> None:
     """Brow geometry from one eye's inner/outer corner (head frame, metres; |x| is used so the
-    two brows mirror)."""
+    two brows mirror); ``shape`` a sampling.identity.BrowShape (None: ``brow_hair``'s defaults)."""
     skin = mats["skin"].node_tree
     values = {"brow_inner_x": abs(float(inner[0])), "brow_outer_x": abs(float(outer[0])),
               "brow_inner_z": float(inner[2]), "brow_outer_z": float(outer[2]), "brow_front_y": float(front_y),
               "brow_thickness": float(thickness), "brow_arch": float(arch)}
+    if shape is not None:
+        values.update({"brow_height": shape.height, "brow_peak": shape.peak, "brow_tail_drop": shape.tail_drop,
+                       "brow_taper": shape.taper, "brow_inner_gap": shape.inner_gap, "brow_length": shape.length,
+                       "brow_hair_angle": shape.hair_angle_deg, "brow_coarseness": shape.coarseness})
     for name, v in values.items():
-        _set(skin, name, v)
+        _set(skin, name, float(v))
+
+
+def apply_eye_detail(mats: dict, detail, eye_x: float, eye_z: float, age_years: float, seed: int) -> None:
+    """A sampling.identity.EyeDetail: iris and sclera of the eye material, lid-margin colours and
+    the periocular skin detail (round the eye centre ``eye_x``/``eye_z``, head frame; lines with age)."""
+    eye = mats["eye"].node_tree
+    _set(eye, "iris_inner_colour", rgba(detail.iris_inner_colour))
+    for name in ("collarette_radius", "iris_fibre_contrast", "iris_crypts", "limbal_ring", "sclera_veins"):
+        _set(eye, name, float(getattr(detail, name)))
+    _set(eye, "sclera_colour", rgba(detail.sclera_colour))
+    skin = mats["skin"].node_tree
+    _set(skin, "caruncle_colour", rgba(detail.caruncle_colour))
+    _set(skin, "tear_film", float(detail.tear_film))
+    _set(skin, "peri_eye_x", abs(float(eye_x)))
+    _set(skin, "peri_eye_z", float(eye_z))
+    _set(skin, "skin_grain_amount", float(detail.skin_grain))
+    _set(skin, "skin_freckles", float(detail.skin_freckles))
+    _set(skin, "periorbital_darkening", float(detail.periorbital_darkening))
+    _set(skin, "skin_wrinkles", float(np.clip((age_years - 30.0) / 35.0, 0.0, 1.0)) * float(detail.wrinkle_depth))
+    off = float(seed % 991) * 1.73  # per-identity noise offsets (4D noise/voronoi W)
+    for tree, names in ((eye, ("iris_crypt_cells", "iris_collarette")),
+                        (skin, ("skin_grain", "skin_speck", "freckle_cells", "freckle_patch", "wrinkle_warp", "brow_hairs"))):
+        for name in names:
+            n = tree.nodes[name]
+            if "W" in n.inputs:
+                if hasattr(n, "noise_dimensions"):
+                    n.noise_dimensions = "4D"
+                else:
+                    n.voronoi_dimensions = "4D"
+                n.inputs["W"].default_value = off
 
 
 def apply_hair(mats: dict, hair_colour, eye_x: float, eye_z: float) -> None:

@@ -34,7 +34,7 @@ from mathutils import Euler, Matrix, Vector
 from manifests import atomic, eye_crop
 from manifests.schema import EYES
 
-from . import annotate, compat, materials
+from . import annotate, compat, glasses, materials
 from .sampling import CameraSpec, HdriBackground, Identity, ImageBackground, RenderSpec, SkyBackground, SunLight
 # Eyeball geometry: rings x segments of our own sphere (the hm08 helper has 72 vertices, too
 # coarse for a specular cornea); forward is local -Y, unit radius, scaled per identity.
@@ -51,6 +51,7 @@ SKY_EXPOSURE = 0.05  # physical sky radiance -> the lamps' range (judged on rend
 # trainer reads (its augmentation works on the cut crop), so no margin: 0.6 rendered ~7% more
 # pixels (median of 8 eye_crops clips) for nothing.
 EYE_REGION_MARGIN = 0.0
+CARUNCLE_M = 0.0025  # the caruncle: skin within ~2.5 mm of the inner eye corner
 
 
 def unit_sphere_eye(rings: int = EYE_RINGS, segments: int = EYE_SEGMENTS):
@@ -107,6 +108,7 @@ class FaceScene:
         self._build_head()
         self._build_eyes()
         self._build_camera_lights_backdrop()
+        self._build_glasses()
         self._configure_render(RenderSpec.from_config(cfg.render))
         self.last_timings: list[dict] = []  # per frame of the last clip: update/render/write seconds
         self._identity = None  # of the last clip
@@ -133,6 +135,14 @@ class FaceScene:
         compat.shade_smooth(mesh)
         self.scalp_attr = mesh.attributes.new("scalp", "FLOAT", "POINT")
         self.lash_root_attr = mesh.attributes.new("lash_root", "FLOAT", "POINT")
+        # eye-region detail (set per identity by _set_eye_detail): the rest position the skin's
+        # patterns stick to, and the lid-margin masks of the caruncle and the lower lid's tear line
+        for name, kind in (("skin_rest", "FLOAT_VECTOR"), ("caruncle", "FLOAT"), ("tear_line", "FLOAT")):
+            mesh.attributes.new(name, kind, "POINT")
+        # adding an attribute invalidates Python references to the others: look them all up again
+        self.scalp_attr, self.lash_root_attr = mesh.attributes["scalp"], mesh.attributes["lash_root"]
+        self.skin_rest_attr, self.caruncle_attr, self.tear_line_attr = (
+            mesh.attributes[n] for n in ("skin_rest", "caruncle", "tear_line"))
         for key in ("skin", "lashes", "mouth"):
             mesh.materials.append(self.mats[key])
         self.head_mesh = mesh
@@ -288,10 +298,79 @@ class FaceScene:
         outer[0] = np.mean([abs(iv[li[e]["outer"]][0]) for e in EYES])
         front_y = max(float(inner[1]), float(outer[1])) + 0.25 * float(outer[0] - inner[0])
         materials.apply_brows(self.mats, inner, outer, front_y, thickness=identity.eyebrow_thickness,
-                              arch=identity.eyebrow_arch)
+                              arch=identity.eyebrow_arch, shape=identity.brow_shape)
+        self._set_eye_detail(identity, iv)
+        self._set_glasses(identity, iv)
         self.scalp_attr.data.foreach_set("value", scalp_mask(iv).astype(np.float32))
         materials.apply_hair(self.mats, identity.hair_colour, eye_x=self.eye_centre["left"][0],
                              eye_z=self.eye_centre["left"][2])
+
+    def _set_eye_detail(self, identity: Identity, iv: np.ndarray):
+        """Per-identity eye-region detail: the skin's rest position, the caruncle (skin within
+        CARUNCLE_M of the inner corner) and tear-line (lower lid margin) masks, and the materials'
+        iris/sclera/periocular values (materials.apply_eye_detail)."""
+        m = self.model
+        self.skin_rest_attr.data.foreach_set("vector", iv.astype(np.float32).ravel())
+        caruncle = np.zeros(self.n_verts, np.float32)
+        tear = np.zeros(self.n_verts, np.float32)
+        for e in EYES:
+            inner = iv[m.landmark_index[e]["inner"]]
+            d = np.linalg.norm(iv - inner, axis=1)
+            caruncle = np.maximum(caruncle, np.clip(1.0 - d / CARUNCLE_M, 0.0, 1.0).astype(np.float32))
+            tear[m.lower_margin[e]] = 1.0
+        caruncle[self.lash_index] = 0.0
+        self.caruncle_attr.data.foreach_set("value", caruncle)
+        self.tear_line_attr.data.foreach_set("value", tear)
+        c = self.eye_centre["left"]
+        materials.apply_eye_detail(self.mats, identity.eye_detail, eye_x=c[0], eye_z=c[2],
+                                   age_years=identity.age_years, seed=identity.subject_seed)
+
+    def _build_glasses(self):
+        """Frame and lens objects (meshes filled per identity by _set_glasses), on the head rig."""
+        self.glasses = {}
+        for key in ("frame", "lens"):
+            mesh = bpy.data.meshes.new(f"Glasses.{key}")
+            mesh.materials.append(self.mats[f"glasses_{key}"])
+            obj = bpy.data.objects.new(f"Glasses.{key}", mesh)
+            self.scene.collection.objects.link(obj)
+            obj.parent = self.rig
+            obj.hide_render = True
+            self.glasses[key] = obj
+        # glass lets light through: no shadow rays test the lens (faster, no dark lens shadow)
+        if hasattr(self.glasses["lens"], "visible_shadow"):
+            self.glasses["lens"].visible_shadow = False
+
+    def _set_glasses(self, identity: Identity, iv: np.ndarray):
+        """Build this identity's glasses round its eyes, or hide them (identity.glasses is None)."""
+        g = identity.glasses
+        for obj in self.glasses.values():
+            obj.hide_render = g is None
+            obj.location = Vector(-self.pivot)  # mesh vertices in the head frame, as the head's
+        if g is None:
+            return
+        apex_y = min(float(self.model.pupil(iv, e)[1]) for e in EYES)
+        skin = np.unique(self.model.part_faces("skin"))
+        li = self.model.landmark_index
+        eye_width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in EYES]))
+        geo = glasses.glasses_geometry(g, self.eye_centre, eye_width, apex_y, iv[skin])
+        for key, (v, f) in (("frame", (geo.frame_verts, geo.frame_faces)), ("lens", (geo.lens_verts, geo.lens_faces))):
+            obj = self.glasses[key]
+            old = obj.data
+            mesh = bpy.data.meshes.new(f"Glasses.{key}")
+            mesh.from_pydata(v.tolist(), [], [tuple(q) for q in f])
+            compat.shade_smooth(mesh)
+            mesh.materials.append(self.mats[f"glasses_{key}"])
+            obj.data = mesh
+            bpy.data.meshes.remove(old)
+        materials.apply_glasses(self.mats, g)
+
+    def _set_transparent_bounces(self, identity: Identity):
+        """One more transparent bounce when the clip has glasses: camera -> lens -> lashes -> eye
+        would otherwise stop at the lashes (black) under generator.compat.EYE_CROPS's two."""
+        cyc = self.scene.cycles
+        if not hasattr(self, "_transparent_base"):
+            self._transparent_base = cyc.transparent_max_bounces
+        cyc.transparent_max_bounces = self._transparent_base + (1 if identity.glasses is not None else 0)
 
     def set_camera(self, camera: CameraSpec, resolution):
         w, h = int(resolution[0]), int(resolution[1])
@@ -559,9 +638,11 @@ class FaceScene:
         os.makedirs(frame_dir, exist_ok=True)
         if spec.render != self.render_spec:  # a clip row carries its own render settings
             self._configure_render(spec.render)
+            self.__dict__.pop("_transparent_base", None)  # the new settings' count is the base
         if spec.identity != self._identity:  # consecutive clips of one subject skip the identity work
             self.set_identity(spec.identity)
             self._identity = spec.identity
+        self._set_transparent_bounces(spec.identity)
         self.reset_render_state()  # after any render reconfiguration: a clip's pixels never depend on earlier clips
         self.set_camera(spec.camera, spec.resolution)
         self.set_lights(spec.lights)

@@ -221,3 +221,19 @@ def test_eye_region_frames_hold_the_whole_trainer_crop_of_a_closed_eye(scene, tm
         crop = crop_eye(img, box, cfg.size)
         unrendered = int((crop.max(axis=2) <= 2).sum())  # black outside the border (dither: 0-1)
         assert unrendered == 0, f"{eye} crop has {unrendered} unrendered (black) pixels"
+
+
+def test_glasses_change_pixels_round_the_eyes_but_never_the_labels(scene, tmp_path):
+    from generator.sampling.identity import sample_identity
+    spec = _spec(scene, 4, 2, (96, 96))
+    _framed(spec)
+    cfg = dataclasses.replace(scene.cfg, identity=dataclasses.replace(scene.cfg.identity, glasses_probability=1.0))
+    with_glasses = sample_identity(spec.identity.subject_seed, cfg, spec.identity.subject_id)
+    spec.identity = dataclasses.replace(with_glasses, glasses=None)
+    bare = scene.render_clip(spec, str(tmp_path / "bare"))
+    spec.identity = with_glasses
+    worn = scene.render_clip(spec, str(tmp_path / "worn"))
+    assert worn == bare  # labels come from the face alone
+    pa, pb = _read_png(tmp_path / "bare" / "0000.png"), _read_png(tmp_path / "worn" / "0000.png")
+    x0, x1, y0, y1 = _box(bare[0], "left", 1.0)
+    assert np.abs(pa - pb)[max(y0, 0):y1, max(x0, 0):x1].max() > 0.1  # the frame shows round the eye
