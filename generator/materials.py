@@ -118,6 +118,15 @@ BROW_PARAMS = ("brow_inner_x", "brow_outer_x", "brow_inner_z", "brow_outer_z", "
                "brow_inner_gap", "brow_length", "brow_hair_angle", "brow_coarseness")
 
 
+def _seed_offset(b: "_Builder", vector, name: str):
+    """``vector`` + a per-identity offset (``apply_eye_detail`` sets it): moves a 3D texture's
+    pattern per person without 4D noise/voronoi (4D voronoi searches 81 cells instead of 27)."""
+    n = b.node("ShaderNodeVectorMath", name, operation="ADD")
+    b.link(vector, n.inputs[0])
+    n.inputs[1].default_value = (0.0, 0.0, 0.0)
+    return n.outputs[0]
+
+
 def _smooth01(b: "_Builder", v, lo: float, hi: float):
     """Clamped linear ramp 0 at ``lo`` .. 1 at ``hi`` (lo > hi ramps down)."""
     return b.math("DIVIDE", b.math("SUBTRACT", v, lo), hi - lo, clamp=True)
@@ -170,45 +179,43 @@ def brow_hair(b: "_Builder", coord):
     hv = b.node("ShaderNodeCombineXYZ")
     b.link(b.math("MULTIPLY", across, 1400.0), hv.inputs[0])  # clumps of hairs ~0.7 mm apart
     b.link(b.math("MULTIPLY", along, 110.0), hv.inputs[1])  # ~9 mm long
-    streak = b.noise(hv.outputs[0], 1.0, 2.0, 0.6, "brow_hairs").outputs["Fac"]
+    streak = b.noise(_seed_offset(b, hv.outputs[0], "brow_hairs_offset"), 1.0, 1.0, 0.6, "brow_hairs").outputs["Fac"]
     # feathered edge: the streaks push the boundary in and out by up to ~40% of the half width
     tt = b.math("ADD", b.math("ABSOLUTE", t), b.math("MULTIPLY", b.math("SUBTRACT", streak, 0.5), 0.9))
-    edge = _smooth01(b, tt, 1.05, 0.55)
+    edge = _smooth01(b, tt, 1.0, 0.6)
     ends = b.math("MULTIPLY", _smooth01(b, sv, -0.06, 0.04), _smooth01(b, sv, 1.05, 0.9))
-    head_sparse = b.math("ADD", 0.55, b.math("MULTIPLY", _smooth01(b, sv, 0.0, 0.18), 0.45))
+    head_sparse = b.math("ADD", 0.65, b.math("MULTIPLY", _smooth01(b, sv, 0.0, 0.18), 0.35))
     coarse = b.value("brow_coarseness", 0.5)
-    fill = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", coarse, b.math("MULTIPLY", _smooth01(b, streak, 0.62, 0.3), 0.65)))
+    fill = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", coarse, b.math("MULTIPLY", _smooth01(b, streak, 0.62, 0.3), 0.5)))
     front = b.math("LESS_THAN", y, b.value("brow_front_y", 0.0))
     cover = b.math("MULTIPLY", b.math("MULTIPLY", edge, ends), b.math("MULTIPLY", head_sparse, fill))
     return b.math("MULTIPLY", cover, front, clamp=True)
 
 
-def periocular_detail(b: "_Builder", coord, base):
+def periocular_detail(b: "_Builder", coord, base, blotch):
     """Skin detail round the eyes that reads at ~1 mm per pixel, put in the base colour (eye-region
-    renders have no bump or subsurface, generator.compat.EYE_CROPS): a mm-scale grain and pore
-    speckle, freckles/moles, periorbital darkening (dark circles below, pigment on the lids) and
+    renders have no bump or subsurface, generator.compat.EYE_CROPS): a ~2 mm grain (pores are
+    sub-pixel there), freckles/moles, periorbital darkening (dark circles below, pigment on the lids) and
     fine lines (crow's feet, under-eye lines) with age. ``coord`` is the rest position, so the
     pattern stays on the skin as the lids move. Amounts are value nodes set by ``apply_eye_detail``."""
     sep = b.node("ShaderNodeSeparateXYZ")
     b.link(coord, sep.inputs[0])
     x, _, z = sep.outputs
-    grain = b.noise(coord, 420.0, 2.0, 0.7, "skin_grain").outputs["Fac"]  # ~2 mm blotches
-    speck = b.noise(coord, 1100.0, 0.0, 0.5, "skin_speck").outputs["Fac"]  # ~1 mm pore speckle
+    coord = _seed_offset(b, coord, "skin_detail_offset")
+    grain = b.noise(coord, 420.0, 1.0, 0.7, "skin_grain").outputs["Fac"]  # ~2 mm blotches (finer pores are sub-pixel)
     g_amt = b.value("skin_grain_amount", 0.5)
-    grain_c = b.math("ADD", 1.0, b.math("MULTIPLY", g_amt, b.math("ADD", b.math("MULTIPLY", b.math("SUBTRACT", grain, 0.5), 0.22),
-                                                                     b.math("MULTIPLY", b.math("SUBTRACT", speck, 0.5), 0.14))))
+    grain_c = b.math("ADD", 1.0, b.math("MULTIPLY", g_amt, b.math("MULTIPLY", b.math("SUBTRACT", grain, 0.5), 0.3)))
     mult = b.node("ShaderNodeCombineXYZ")
     for k in range(3):
         b.link(grain_c, mult.inputs[k])
     base = b.mix(1.0, base, mult.outputs[0], "MULTIPLY")
-    # freckles / moles: voronoi cells ~4 mm, a spot where a cell's feature point is close
+    # freckles / moles: voronoi cells ~4 mm, a spot where a cell's feature point is close, in the
+    # patches where the skin's cm-scale blotch noise is below the identity's freckle amount
     vor = b.node("ShaderNodeTexVoronoi", "freckle_cells")
     b.link(coord, vor.inputs["Vector"])
     vor.inputs["Scale"].default_value = 260.0
-    # a coarse noise below the identity's freckle amount says where the spots are
-    patch = b.noise(coord, 60.0, 0.0, 0.5, "freckle_patch").outputs["Fac"]
-    spot = b.math("MULTIPLY", _smooth01(b, vor.outputs["Distance"], 0.22, 0.1),
-                  b.math("LESS_THAN", patch, b.value("skin_freckles", 0.0)))
+    patch = b.math("ADD", 0.3, b.math("MULTIPLY", b.value("skin_freckles", 0.0), 0.4))  # 0.3: none, 0.7: ~all
+    spot = b.math("MULTIPLY", _smooth01(b, vor.outputs["Distance"], 0.3, 0.15), b.math("LESS_THAN", blotch, patch))
     base = b.mix(b.math("MULTIPLY", spot, 0.45), base, b.mix(1.0, base, (0.45, 0.3, 0.22, 1.0), "MULTIPLY"))
     # periorbital darkening: an elliptical ring round each eye centre (|x| mirrors), strongest below
     ex, ez = b.value("peri_eye_x", 0.032), b.value("peri_eye_z", 0.0)
@@ -221,7 +228,7 @@ def periocular_detail(b: "_Builder", coord, base):
     base = b.mix(peri, base, b.mix(1.0, base, (0.62, 0.52, 0.56, 1.0), "MULTIPLY"))
     # fine lines: thin dark bands, radiating from the outer corner (crow's feet) and along the
     # lower lid; a noise warps them so no two lines are parallel
-    warp = b.noise(coord, 150.0, 1.0, 0.5, "wrinkle_warp").outputs["Fac"]
+    warp = grain  # the grain noise also bends the lines: no two run parallel
     ax = b.math("SUBTRACT", b.math("ABSOLUTE", x), ex)
     crow_ang = b.math("ARCTAN2", dz_raw, ax)
     lines_crow = b.math("SINE", b.math("ADD", b.math("MULTIPLY", crow_ang, 34.0), b.math("MULTIPLY", warp, 9.0)))
@@ -266,7 +273,7 @@ def build_skin(lips_mask: str | None = None):
     # The skin's rest position (attribute ``skin_rest``, the identity's unposed vertices): patterns
     # on it stay on the skin as the lids and brows move (object coordinates would slide under them).
     rest = b.node("ShaderNodeAttribute", "skin_rest_attr", attribute_name="skin_rest").outputs["Vector"]
-    base = periocular_detail(b, rest, base)
+    base = periocular_detail(b, rest, base, blotch)
     # Lid margins (vertex attributes the scene writes per identity): the caruncle in the inner
     # corner is pink, the lower lid's wet margin (tear meniscus) a little pinker and glossy below.
     caruncle = b.node("ShaderNodeAttribute", "caruncle_attr", attribute_name="caruncle").outputs["Fac"]
@@ -313,6 +320,8 @@ def build_skin(lips_mask: str | None = None):
     # Roughness: brows and shiny T-zone variation.
     rough = b.math("ADD", b.math("MULTIPLY", blotch, 0.2), b.value("skin_roughness", 0.35))
     rough = b.math("MAXIMUM", rough, b.math("MULTIPLY", scalp_fac, 0.6))
+    # brow hair scatters the sky's reflection (a dark albedo under skin gloss read blue-grey)
+    rough = b.math("MAXIMUM", rough, b.math("MULTIPLY", brow_fac, 0.7))
     wet = b.math("MAXIMUM", tear, b.math("MULTIPLY", caruncle, 0.8))  # wet tissue is glossy
     rough = b.math("ADD", b.math("MULTIPLY", rough, b.math("SUBTRACT", 1.0, wet)), b.math("MULTIPLY", wet, 0.06))
     b.link(rough, bsdf.inputs["Roughness"])
@@ -354,9 +363,9 @@ def build_eye():
     b.link(ux, dirv.inputs[0])
     b.link(b.math("MULTIPLY", rn, 0.6), dirv.inputs[1])
     b.link(uz, dirv.inputs[2])
-    fib = b.noise(dirv.outputs[0], 11.0, 3.0, 0.65, "iris_fibres").outputs["Fac"]
+    fib = b.noise(dirv.outputs[0], 11.0, 2.0, 0.65, "iris_fibres").outputs["Fac"]
     # Collarette: the boundary of the two zones, wavy round the pupil.
-    wave = b.noise(dirv.outputs[0], 3.0, 0.0, 0.5, "iris_collarette").outputs["Fac"]
+    wave = b.noise(_seed_offset(b, dirv.outputs[0], "iris_collarette_offset"), 3.0, 0.0, 0.5, "iris_collarette").outputs["Fac"]
     cr = b.math("ADD", b.value("collarette_radius", 0.55), b.math("MULTIPLY", b.math("SUBTRACT", wave, 0.5), 0.16))
     inner_zone = _smooth01(b, b.math("SUBTRACT", rn, cr), 0.03, -0.03)
     outer_col = b.rgb("iris_colour", (0.2, 0.11, 0.04, 1.0))
@@ -377,7 +386,7 @@ def build_eye():
     b.link(b.math("MULTIPLY", rn, 5.0), cv.inputs[1])
     b.link(b.math("MULTIPLY", uz, 2.2), cv.inputs[2])
     vor = b.node("ShaderNodeTexVoronoi", "iris_crypt_cells")
-    b.link(cv.outputs[0], vor.inputs["Vector"])
+    b.link(_seed_offset(b, cv.outputs[0], "iris_crypt_offset"), vor.inputs["Vector"])
     vor.inputs["Scale"].default_value = 3.0
     cil = b.math("MULTIPLY", _smooth01(b, b.math("SUBTRACT", rn, cr), 0.0, 0.06), _smooth01(b, rn, 0.9, 0.78))
     crypt = b.math("MULTIPLY", b.math("MULTIPLY", _smooth01(b, vor.outputs["Distance"], 0.3, 0.12), cil),
@@ -658,17 +667,11 @@ def apply_eye_detail(mats: dict, detail, eye_x: float, eye_z: float, age_years: 
     _set(skin, "skin_freckles", float(detail.skin_freckles))
     _set(skin, "periorbital_darkening", float(detail.periorbital_darkening))
     _set(skin, "skin_wrinkles", float(np.clip((age_years - 30.0) / 35.0, 0.0, 1.0)) * float(detail.wrinkle_depth))
-    off = float(seed % 991) * 1.73  # per-identity noise offsets (4D noise/voronoi W)
-    for tree, names in ((eye, ("iris_crypt_cells", "iris_collarette")),
-                        (skin, ("skin_grain", "skin_speck", "freckle_cells", "freckle_patch", "wrinkle_warp", "brow_hairs"))):
+    rng = np.random.default_rng([int(seed) % 2 ** 32, 0xE7E5])  # per-identity pattern offsets
+    for tree, names in ((eye, ("iris_collarette_offset", "iris_crypt_offset")),
+                        (skin, ("skin_detail_offset", "brow_hairs_offset"))):
         for name in names:
-            n = tree.nodes[name]
-            if "W" in n.inputs:
-                if hasattr(n, "noise_dimensions"):
-                    n.noise_dimensions = "4D"
-                else:
-                    n.voronoi_dimensions = "4D"
-                n.inputs["W"].default_value = off
+            tree.nodes[name].inputs[1].default_value = tuple(float(v) for v in rng.uniform(-50.0, 50.0, 3))
 
 
 def apply_hair(mats: dict, hair_colour, eye_x: float, eye_z: float) -> None:

@@ -284,7 +284,7 @@ def _sample_eye_detail(r, iris_kind: str, iris_colour, age_years: float, skin_to
 def _sample_brow_shape(r, gender: float) -> BrowShape:
     male = gender > 0.5
     # Men's brows sit lower and flatter; women's are often shaped higher with a marked arch (and thinner).
-    return BrowShape(height=float(r.uniform(0.55, 0.75) if male else r.uniform(0.62, 0.9)),
+    return BrowShape(height=float(r.uniform(0.5, 0.7) if male else r.uniform(0.55, 0.8)),
                      peak=float(r.uniform(0.5, 0.75)), tail_drop=float(r.uniform(0.0, 0.25)),
                      taper=float(r.uniform(0.25, 0.7)), inner_gap=float(r.uniform(-0.2, 0.1)),
                      length=float(r.uniform(1.05, 1.4)), hair_angle_deg=float(r.uniform(12.0, 35.0)),
