@@ -9,7 +9,6 @@ and found again by name. Socket names go through ``compat`` (Principled changed 
 """
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -113,11 +112,6 @@ class _Builder:
         return n
 
 
-BROW_PARAMS = ("brow_inner_x", "brow_outer_x", "brow_inner_z", "brow_outer_z", "brow_front_y",
-               "brow_thickness", "brow_arch", "brow_height", "brow_peak", "brow_tail_drop", "brow_taper",
-               "brow_inner_gap", "brow_length", "brow_hair_angle", "brow_coarseness")
-
-
 def _seed_offset(b: "_Builder", vector, name: str):
     """``vector`` + a per-identity offset (``apply_eye_detail`` sets it): moves a 3D texture's
     pattern per person without 4D noise/voronoi (4D voronoi searches 81 cells instead of 27)."""
@@ -132,83 +126,37 @@ def _smooth01(b: "_Builder", v, lo: float, hi: float):
     return b.math("DIVIDE", b.math("SUBTRACT", v, lo), hi - lo, clamp=True)
 
 
-def brow_hair(b: "_Builder", coord):
-    """Eyebrow hair cover per shading point, 0..1 (the hm08 mesh has no brow geometry and is too
-    coarse for a vertex mask). ``coord`` is the skin's rest position (the ``skin_rest`` attribute),
-    so the brow moves with the skin when the brow units raise or lower it.
-
-    Along the brow s runs 0 (head, near the nose) .. 1 (tail); |x| mirrors the two brows. The
-    centreline rises from the head to the arch's peak and falls ``brow_tail_drop`` to the tail; the
-    cover is thickest at the head and tapers to ``brow_taper`` at the tail; the head is sparser
-    (hairs stand upright and apart there). Hairs are far below a pixel at 48 px, so what has to
-    read as hair is the brow's feathered, streaky edge and its uneven density: a noise stretched
-    along the local hair direction (near upright at the head, ``brow_hair_angle`` from the axis in
-    the body) breaks the edge and the fill. Proportions are in units of the eye width W; the
-    values are set per identity by ``apply_brows``."""
+def brow_hair(b: "_Builder", brow_st, brow_hair_vec):
+    """Eyebrow hair cover per shading point, 0..1 (the hm08 mesh has no brow geometry). Where the
+    brow lies comes from vertex attributes (``periocular.brow_attributes``, per identity):
+    ``brow_st`` = (weight, t across in half thicknesses, 0) and ``brow_hair_vec`` = the point in
+    hair-aligned coordinates. Hairs are far below a pixel at 48 px, so what has to read as hair is
+    the brow's feathered, streaky edge and uneven fill: a noise stretched along the local hair
+    direction pushes the edge in and out and thins the fill (``brow_coarseness``)."""
     sep = b.node("ShaderNodeSeparateXYZ")
-    b.link(coord, sep.inputs[0])
-    x, y, z = sep.outputs
-    ax = b.math("ABSOLUTE", x)
-    xi, xo = b.value("brow_inner_x", 0.017), b.value("brow_outer_x", 0.047)
-    zi, zo = b.value("brow_inner_z", 0.0), b.value("brow_outer_z", 0.0)
-    width = b.math("SUBTRACT", xo, xi)  # W
-    head_x = b.math("ADD", xi, b.math("MULTIPLY", width, b.value("brow_inner_gap", 0.0)))
-    length = b.math("MULTIPLY", width, b.value("brow_length", 1.2))
-    sv = b.math("DIVIDE", b.math("SUBTRACT", ax, head_x), length)
-    s01 = b.math("MINIMUM", b.math("MAXIMUM", sv, 0.0), 1.0)
-    # corner line, continued past the outer corner
-    corner_z = b.math("ADD", zi, b.math("MULTIPLY", b.math("DIVIDE", b.math("SUBTRACT", ax, xi), width),
-                                          b.math("SUBTRACT", zo, zi)))
-    peak = b.value("brow_peak", 0.65)
-    rise = b.math("SINE", b.math("MULTIPLY", b.math("MINIMUM", b.math("DIVIDE", s01, peak), 1.0), math.pi / 2))
-    fall = b.math("POWER", b.math("DIVIDE", b.math("MAXIMUM", b.math("SUBTRACT", s01, peak), 0.0),
-                                  b.math("SUBTRACT", 1.0, peak)), 2.0)
-    lift = b.math("SUBTRACT", b.math("MULTIPLY", rise, b.math("MULTIPLY", b.value("brow_arch", 1.0), 0.14)),
-                  b.math("MULTIPLY", fall, b.value("brow_tail_drop", 0.1)))
-    centre = b.math("ADD", corner_z, b.math("MULTIPLY", width, b.math("ADD", b.value("brow_height", 0.6), lift)))
-    taper = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", s01, b.math("SUBTRACT", 1.0, b.value("brow_taper", 0.45))))
-    half = b.math("MULTIPLY", b.math("MULTIPLY", width, b.value("brow_thickness", 1.0)), b.math("MULTIPLY", taper, 0.2))
-    t = b.math("DIVIDE", b.math("SUBTRACT", z, centre), b.math("MAXIMUM", half, 1e-4))  # -1..1 across
-    # local hair direction: ~75 deg (near upright) at the head, the body's angle from s = 0.25 on
-    body = b.math("RADIANS", b.value("brow_hair_angle", 25.0))
-    angle = b.math("ADD", body, b.math("MULTIPLY", _smooth01(b, sv, 0.25, 0.0),
-                                       b.math("SUBTRACT", math.radians(75.0), body)))
-    ca, sa = b.math("COSINE", angle), b.math("SINE", angle)
-    along = b.math("ADD", b.math("MULTIPLY", ax, ca), b.math("MULTIPLY", z, sa))
-    across = b.math("SUBTRACT", b.math("MULTIPLY", z, ca), b.math("MULTIPLY", ax, sa))
-    hv = b.node("ShaderNodeCombineXYZ")
-    b.link(b.math("MULTIPLY", across, 1400.0), hv.inputs[0])  # clumps of hairs ~0.7 mm apart
-    b.link(b.math("MULTIPLY", along, 110.0), hv.inputs[1])  # ~9 mm long
-    streak = b.noise(_seed_offset(b, hv.outputs[0], "brow_hairs_offset"), 1.0, 1.0, 0.6, "brow_hairs").outputs["Fac"]
+    b.link(brow_st, sep.inputs[0])
+    weight, t, _ = sep.outputs
+    streak = b.noise(_seed_offset(b, brow_hair_vec, "brow_hairs_offset"), 1.0, 1.0, 0.6, "brow_hairs").outputs["Fac"]
     # feathered edge: the streaks push the boundary in and out by up to ~40% of the half width
     tt = b.math("ADD", b.math("ABSOLUTE", t), b.math("MULTIPLY", b.math("SUBTRACT", streak, 0.5), 0.9))
     edge = _smooth01(b, tt, 1.0, 0.6)
-    ends = b.math("MULTIPLY", _smooth01(b, sv, -0.06, 0.04), _smooth01(b, sv, 1.05, 0.9))
-    head_sparse = b.math("ADD", 0.65, b.math("MULTIPLY", _smooth01(b, sv, 0.0, 0.18), 0.35))
-    coarse = b.value("brow_coarseness", 0.5)
-    fill = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", coarse, b.math("MULTIPLY", _smooth01(b, streak, 0.62, 0.3), 0.5)))
-    front = b.math("LESS_THAN", y, b.value("brow_front_y", 0.0))
-    cover = b.math("MULTIPLY", b.math("MULTIPLY", edge, ends), b.math("MULTIPLY", head_sparse, fill))
-    return b.math("MULTIPLY", cover, front, clamp=True)
+    fill = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", b.value("brow_coarseness", 0.5),
+                                          b.math("MULTIPLY", _smooth01(b, streak, 0.62, 0.3), 0.5)))
+    return b.math("MULTIPLY", b.math("MULTIPLY", edge, weight), fill, clamp=True)
 
 
-def periocular_detail(b: "_Builder", coord, base, blotch):
+def periocular_detail(b: "_Builder", rest, base, blotch, eye_masks, eye_lines):
     """Skin detail round the eyes that reads at ~1 mm per pixel, put in the base colour (eye-region
     renders have no bump or subsurface, generator.compat.EYE_CROPS): a ~2 mm grain (pores are
-    sub-pixel there), freckles/moles, periorbital darkening (dark circles below, pigment on the lids) and
-    fine lines (crow's feet, under-eye lines) with age. ``coord`` is the rest position, so the
-    pattern stays on the skin as the lids move. Amounts are value nodes set by ``apply_eye_detail``."""
-    sep = b.node("ShaderNodeSeparateXYZ")
-    b.link(coord, sep.inputs[0])
-    x, _, z = sep.outputs
-    coord = _seed_offset(b, coord, "skin_detail_offset")
-    grain = b.noise(coord, 420.0, 1.0, 0.7, "skin_grain").outputs["Fac"]  # ~2 mm blotches (finer pores are sub-pixel)
+    sub-pixel there), freckles/moles, periorbital darkening (dark circles below, pigment on the
+    lids) and fine lines (crow's feet, under-eye lines) with age. ``rest`` is the rest position,
+    so the pattern stays on the skin as the lids move; the ring and line masks are vertex
+    attributes (``periocular.periocular_attributes``). Amounts: value nodes (``apply_eye_detail``)."""
+    coord = _seed_offset(b, rest, "skin_detail_offset")
+    grain = b.noise(coord, 420.0, 1.0, 0.7, "skin_grain").outputs["Fac"]
     g_amt = b.value("skin_grain_amount", 0.5)
     grain_c = b.math("ADD", 1.0, b.math("MULTIPLY", g_amt, b.math("MULTIPLY", b.math("SUBTRACT", grain, 0.5), 0.3)))
-    mult = b.node("ShaderNodeCombineXYZ")
-    for k in range(3):
-        b.link(grain_c, mult.inputs[k])
-    base = b.mix(1.0, base, mult.outputs[0], "MULTIPLY")
+    base = b.mix(1.0, base, _grey(b, grain_c), "MULTIPLY")
     # freckles / moles: voronoi cells ~4 mm, a spot where a cell's feature point is close, in the
     # patches where the skin's cm-scale blotch noise is below the identity's freckle amount
     vor = b.node("ShaderNodeTexVoronoi", "freckle_cells")
@@ -217,37 +165,41 @@ def periocular_detail(b: "_Builder", coord, base, blotch):
     patch = b.math("ADD", 0.3, b.math("MULTIPLY", b.value("skin_freckles", 0.0), 0.4))  # 0.3: none, 0.7: ~all
     spot = b.math("MULTIPLY", _smooth01(b, vor.outputs["Distance"], 0.3, 0.15), b.math("LESS_THAN", blotch, patch))
     base = b.mix(b.math("MULTIPLY", spot, 0.45), base, b.mix(1.0, base, (0.45, 0.3, 0.22, 1.0), "MULTIPLY"))
-    # periorbital darkening: an elliptical ring round each eye centre (|x| mirrors), strongest below
-    ex, ez = b.value("peri_eye_x", 0.032), b.value("peri_eye_z", 0.0)
-    dx = b.math("DIVIDE", b.math("SUBTRACT", b.math("ABSOLUTE", x), ex), 0.022)
-    dz_raw = b.math("SUBTRACT", z, ez)
-    dz = b.math("DIVIDE", dz_raw, b.math("ADD", 0.013, b.math("MULTIPLY", b.math("LESS_THAN", dz_raw, 0.0), 0.004)))
-    rr = b.math("SQRT", b.math("ADD", b.math("MULTIPLY", dx, dx), b.math("MULTIPLY", dz, dz)))
-    ring = b.math("MULTIPLY", _smooth01(b, rr, 0.55, 0.95), _smooth01(b, rr, 1.7, 1.0))
-    peri = b.math("MULTIPLY", ring, b.value("periorbital_darkening", 0.0))
+    masks = b.node("ShaderNodeSeparateXYZ")
+    b.link(eye_masks, masks.inputs[0])
+    peri = b.math("MULTIPLY", masks.outputs[2], b.value("periorbital_darkening", 0.0))
     base = b.mix(peri, base, b.mix(1.0, base, (0.62, 0.52, 0.56, 1.0), "MULTIPLY"))
-    # fine lines: thin dark bands, radiating from the outer corner (crow's feet) and along the
-    # lower lid; a noise warps them so no two lines are parallel
-    warp = grain  # the grain noise also bends the lines: no two run parallel
-    ax = b.math("SUBTRACT", b.math("ABSOLUTE", x), ex)
-    crow_ang = b.math("ARCTAN2", dz_raw, ax)
-    lines_crow = b.math("SINE", b.math("ADD", b.math("MULTIPLY", crow_ang, 34.0), b.math("MULTIPLY", warp, 9.0)))
-    crow_mask = b.math("MULTIPLY", _smooth01(b, ax, 0.015, 0.024), _smooth01(b, ax, 0.04, 0.03))
-    lines_under = b.math("SINE", b.math("ADD", b.math("MULTIPLY", z, 2200.0), b.math("MULTIPLY", warp, 9.0)))
-    under_mask = b.math("MULTIPLY", _smooth01(b, dz_raw, -0.006, -0.011), _smooth01(b, dz_raw, -0.024, -0.016))
-    under_mask = b.math("MULTIPLY", under_mask, _smooth01(b, b.math("ABSOLUTE", dx), 0.9, 0.4))
-    crow = b.math("MULTIPLY", _smooth01(b, lines_crow, 0.75, 0.97), crow_mask)
-    under = b.math("MULTIPLY", _smooth01(b, lines_under, 0.8, 0.98), under_mask)
-    lines = b.math("MULTIPLY", b.math("MAXIMUM", crow, under), b.value("skin_wrinkles", 0.0))
-    return b.mix(b.math("MULTIPLY", lines, 0.35), base, b.mix(1.0, base, (0.55, 0.45, 0.42, 1.0), "MULTIPLY"))
+    # fine lines: thin dark bands radiating from the outer corner (crow's feet) and along the lower
+    # lid; the grain noise bends them so no two run parallel
+    lines = b.node("ShaderNodeSeparateXYZ")
+    b.link(eye_lines, lines.inputs[0])
+    crow_phase, crow_mask, under_mask = lines.outputs
+    rest_xyz = b.node("ShaderNodeSeparateXYZ")
+    b.link(rest, rest_xyz.inputs[0])
+    bend = b.math("MULTIPLY", grain, 9.0)
+    crow = b.math("MULTIPLY", _smooth01(b, b.math("SINE", b.math("ADD", crow_phase, bend)), 0.75, 0.97), crow_mask)
+    under_phase = b.math("ADD", b.math("MULTIPLY", rest_xyz.outputs[2], 2200.0), bend)  # ~3 mm apart
+    under = b.math("MULTIPLY", _smooth01(b, b.math("SINE", under_phase), 0.8, 0.98), under_mask)
+    amount = b.math("MULTIPLY", b.math("MAXIMUM", crow, under), b.value("skin_wrinkles", 0.0))
+    return b.mix(b.math("MULTIPLY", amount, 0.35), base, b.mix(1.0, base, (0.55, 0.45, 0.42, 1.0), "MULTIPLY"))
+
+
+def _grey(b: "_Builder", v):
+    """A scalar as a grey colour (for MULTIPLY mixes)."""
+    c = b.node("ShaderNodeCombineXYZ")
+    for k in range(3):
+        b.link(v, c.inputs[k])
+    return c.outputs[0]
 
 
 def build_skin(lips_mask: str | None = None):
-    """Skin: tone x low-frequency mottling x redness, pores as bump, painted eyebrows.
+    """Skin: tone x low-frequency mottling x redness, periocular detail, lid margins, eyebrows as
+    hair, pores as bump.
 
-    Coordinates are object-space (metres, face looking down -Y), so patterns keep their
-    physical size whatever the identity. Eyebrows are computed per shading point
-    (``_brow_band``); scalp hair is the point attribute ``scalp`` the scene writes per identity.
+    Coordinates are object-space or the rest position (metres, face looking down -Y), so patterns
+    keep their physical size whatever the identity. Where the brows and the periocular masks lie
+    is per-vertex attributes (``periocular``); scalp hair is the point attribute ``scalp``; the
+    scene writes all per identity.
     """
     mat = compat.new_material("Skin")
     b = _Builder(mat)
@@ -273,17 +225,22 @@ def build_skin(lips_mask: str | None = None):
     # The skin's rest position (attribute ``skin_rest``, the identity's unposed vertices): patterns
     # on it stay on the skin as the lids and brows move (object coordinates would slide under them).
     rest = b.node("ShaderNodeAttribute", "skin_rest_attr", attribute_name="skin_rest").outputs["Vector"]
-    base = periocular_detail(b, rest, base, blotch)
-    # Lid margins (vertex attributes the scene writes per identity): the caruncle in the inner
-    # corner is pink, the lower lid's wet margin (tear meniscus) a little pinker and glossy below.
-    caruncle = b.node("ShaderNodeAttribute", "caruncle_attr", attribute_name="caruncle").outputs["Fac"]
-    tear = b.math("MULTIPLY", b.node("ShaderNodeAttribute", "tear_line_attr", attribute_name="tear_line").outputs["Fac"],
-                  b.value("tear_film", 0.6))
+    eye_masks = b.node("ShaderNodeAttribute", "eye_masks_attr", attribute_name="eye_masks").outputs["Vector"]
+    eye_lines = b.node("ShaderNodeAttribute", "eye_lines_attr", attribute_name="eye_lines").outputs["Vector"]
+    base = periocular_detail(b, rest, base, blotch, eye_masks, eye_lines)
+    # Lid margins (``eye_masks``, per identity): the caruncle in the inner corner is pink, the
+    # lower lid's wet margin (tear meniscus) a little pinker, and both glossy (roughness below).
+    margins = b.node("ShaderNodeSeparateXYZ")
+    b.link(eye_masks, margins.inputs[0])
+    caruncle = margins.outputs[0]
+    tear = b.math("MULTIPLY", margins.outputs[1], b.value("tear_film", 0.6))
     pink = b.rgb("caruncle_colour", (0.55, 0.22, 0.22, 1.0))
     base = b.mix(b.math("MULTIPLY", tear, 0.35), base, pink)
     base = b.mix(caruncle, base, pink)
     # Eyebrows as hair (``brow_hair``); density sets how solid they read.
-    brow = brow_hair(b, rest)
+    brow_st = b.node("ShaderNodeAttribute", "brow_st_attr", attribute_name="brow_st").outputs["Vector"]
+    brow_vec = b.node("ShaderNodeAttribute", "brow_hair_attr", attribute_name="brow_hair").outputs["Vector"]
+    brow = brow_hair(b, brow_st, brow_vec)
     density = b.value("brow_density", 0.9)
     brow_fac = b.math("MULTIPLY", brow, b.math("ADD", 0.25, b.math("MULTIPLY", density, 0.75)), clamp=True)
     brow_col = b.rgb("brow_colour", (0.03, 0.015, 0.008, 1.0))
@@ -634,25 +591,15 @@ def _set(tree, name: str, value) -> None:
         raise TypeError(f"{name} is not a value node")
 
 
-def apply_brows(mats: dict, inner, outer, front_y: float, thickness: float = 1.0, arch: float = 1.0,
-                shape=None) -> None:
-    """Brow geometry from one eye's inner/outer corner (head frame, metres; |x| is used so the
-    two brows mirror); ``shape`` a sampling.identity.BrowShape (None: ``brow_hair``'s defaults)."""
-    skin = mats["skin"].node_tree
-    values = {"brow_inner_x": abs(float(inner[0])), "brow_outer_x": abs(float(outer[0])),
-              "brow_inner_z": float(inner[2]), "brow_outer_z": float(outer[2]), "brow_front_y": float(front_y),
-              "brow_thickness": float(thickness), "brow_arch": float(arch)}
-    if shape is not None:
-        values.update({"brow_height": shape.height, "brow_peak": shape.peak, "brow_tail_drop": shape.tail_drop,
-                       "brow_taper": shape.taper, "brow_inner_gap": shape.inner_gap, "brow_length": shape.length,
-                       "brow_hair_angle": shape.hair_angle_deg, "brow_coarseness": shape.coarseness})
-    for name, v in values.items():
-        _set(skin, name, float(v))
+def apply_brows(mats: dict, shape) -> None:
+    """The shader side of a sampling.identity.BrowShape (where the brow lies is the scene's
+    ``brow_st``/``brow_hair`` attributes, periocular.brow_attributes)."""
+    _set(mats["skin"].node_tree, "brow_coarseness", float(shape.coarseness))
 
 
-def apply_eye_detail(mats: dict, detail, eye_x: float, eye_z: float, age_years: float, seed: int) -> None:
+def apply_eye_detail(mats: dict, detail, age_years: float, seed: int) -> None:
     """A sampling.identity.EyeDetail: iris and sclera of the eye material, lid-margin colours and
-    the periocular skin detail (round the eye centre ``eye_x``/``eye_z``, head frame; lines with age)."""
+    the periocular skin detail amounts (fine lines grow with age)."""
     eye = mats["eye"].node_tree
     _set(eye, "iris_inner_colour", rgba(detail.iris_inner_colour))
     for name in ("collarette_radius", "iris_fibre_contrast", "iris_crypts", "limbal_ring", "sclera_veins"):
@@ -661,8 +608,6 @@ def apply_eye_detail(mats: dict, detail, eye_x: float, eye_z: float, age_years: 
     skin = mats["skin"].node_tree
     _set(skin, "caruncle_colour", rgba(detail.caruncle_colour))
     _set(skin, "tear_film", float(detail.tear_film))
-    _set(skin, "peri_eye_x", abs(float(eye_x)))
-    _set(skin, "peri_eye_z", float(eye_z))
     _set(skin, "skin_grain_amount", float(detail.skin_grain))
     _set(skin, "skin_freckles", float(detail.skin_freckles))
     _set(skin, "periorbital_darkening", float(detail.periorbital_darkening))

@@ -34,7 +34,7 @@ from mathutils import Euler, Matrix, Vector
 from manifests import atomic, eye_crop
 from manifests.schema import EYES
 
-from . import annotate, compat, glasses, materials
+from . import annotate, compat, glasses, materials, periocular
 from .sampling import CameraSpec, HdriBackground, Identity, ImageBackground, RenderSpec, SkyBackground, SunLight
 # Eyeball geometry: rings x segments of our own sphere (the hm08 helper has 72 vertices, too
 # coarse for a specular cornea); forward is local -Y, unit radius, scaled per identity.
@@ -136,13 +136,11 @@ class FaceScene:
         self.scalp_attr = mesh.attributes.new("scalp", "FLOAT", "POINT")
         self.lash_root_attr = mesh.attributes.new("lash_root", "FLOAT", "POINT")
         # eye-region detail (set per identity by _set_eye_detail): the rest position the skin's
-        # patterns stick to, and the lid-margin masks of the caruncle and the lower lid's tear line
-        for name, kind in (("skin_rest", "FLOAT_VECTOR"), ("caruncle", "FLOAT"), ("tear_line", "FLOAT")):
-            mesh.attributes.new(name, kind, "POINT")
-        # adding an attribute invalidates Python references to the others: look them all up again
+        # patterns stick to; brow, periocular and lid-margin coordinates and masks (generator.periocular)
+        for name in ("skin_rest", "eye_masks", "eye_lines", "brow_st", "brow_hair"):
+            mesh.attributes.new(name, "FLOAT_VECTOR", "POINT")
+        # adding an attribute invalidates Python references to the others: look them up again
         self.scalp_attr, self.lash_root_attr = mesh.attributes["scalp"], mesh.attributes["lash_root"]
-        self.skin_rest_attr, self.caruncle_attr, self.tear_line_attr = (
-            mesh.attributes[n] for n in ("skin_rest", "caruncle", "tear_line"))
         for key in ("skin", "lashes", "mouth"):
             mesh.materials.append(self.mats[key])
         self.head_mesh = mesh
@@ -297,33 +295,36 @@ class FaceScene:
         inner[0] = np.mean([abs(iv[li[e]["inner"]][0]) for e in EYES])
         outer[0] = np.mean([abs(iv[li[e]["outer"]][0]) for e in EYES])
         front_y = max(float(inner[1]), float(outer[1])) + 0.25 * float(outer[0] - inner[0])
-        materials.apply_brows(self.mats, inner, outer, front_y, thickness=identity.eyebrow_thickness,
-                              arch=identity.eyebrow_arch, shape=identity.brow_shape)
-        self._set_eye_detail(identity, iv)
+        materials.apply_brows(self.mats, identity.brow_shape)
+        self._set_eye_detail(identity, iv, inner, outer, front_y)
         self._set_glasses(identity, iv)
         self.scalp_attr.data.foreach_set("value", scalp_mask(iv).astype(np.float32))
         materials.apply_hair(self.mats, identity.hair_colour, eye_x=self.eye_centre["left"][0],
                              eye_z=self.eye_centre["left"][2])
 
-    def _set_eye_detail(self, identity: Identity, iv: np.ndarray):
-        """Per-identity eye-region detail: the skin's rest position, the caruncle (skin within
-        CARUNCLE_M of the inner corner) and tear-line (lower lid margin) masks, and the materials'
-        iris/sclera/periocular values (materials.apply_eye_detail)."""
+    def _set_eye_detail(self, identity: Identity, iv: np.ndarray, inner, outer, front_y: float):
+        """Per-identity eye-region detail: the skin's rest position, the brow's and the periocular
+        skin's coordinates and masks (generator.periocular: brows from the mirrored corners
+        ``inner``/``outer``, only in front of ``front_y``), the caruncle (skin within CARUNCLE_M of
+        the inner corner) and tear-line (lower lid margin) masks, and the materials' values."""
         m = self.model
-        self.skin_rest_attr.data.foreach_set("vector", iv.astype(np.float32).ravel())
-        caruncle = np.zeros(self.n_verts, np.float32)
-        tear = np.zeros(self.n_verts, np.float32)
+        attrs = self.head_mesh.attributes
+        caruncle = np.zeros(self.n_verts)
+        tear = np.zeros(self.n_verts)
         for e in EYES:
-            inner = iv[m.landmark_index[e]["inner"]]
-            d = np.linalg.norm(iv - inner, axis=1)
-            caruncle = np.maximum(caruncle, np.clip(1.0 - d / CARUNCLE_M, 0.0, 1.0).astype(np.float32))
+            d = np.linalg.norm(iv - iv[m.landmark_index[e]["inner"]], axis=1)
+            caruncle = np.maximum(caruncle, np.clip(1.0 - d / CARUNCLE_M, 0.0, 1.0))
             tear[m.lower_margin[e]] = 1.0
         caruncle[self.lash_index] = 0.0
-        self.caruncle_attr.data.foreach_set("value", caruncle)
-        self.tear_line_attr.data.foreach_set("value", tear)
         c = self.eye_centre["left"]
-        materials.apply_eye_detail(self.mats, identity.eye_detail, eye_x=c[0], eye_z=c[2],
-                                   age_years=identity.age_years, seed=identity.subject_seed)
+        masks, lines = periocular.periocular_attributes(iv, c[0], c[2], caruncle, tear)
+        brow_st, brow_hair = periocular.brow_attributes(iv, inner, outer, front_y, identity.eyebrow_thickness,
+                                                        identity.eyebrow_arch, identity.brow_shape)
+        for name, values in (("skin_rest", iv), ("eye_masks", masks), ("eye_lines", lines), ("brow_st", brow_st),
+                             ("brow_hair", brow_hair)):
+            attrs[name].data.foreach_set("vector", np.asarray(values, np.float32).ravel())
+        materials.apply_eye_detail(self.mats, identity.eye_detail, age_years=identity.age_years,
+                                   seed=identity.subject_seed)
 
     def _build_glasses(self):
         """Frame and lens objects (meshes filled per identity by _set_glasses), on the head rig."""

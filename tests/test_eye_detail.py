@@ -119,3 +119,59 @@ def test_glasses_sit_in_front_of_the_eyes_and_clear_of_the_skin():
 
 def test_default_config_has_glasses_probability():
     assert GeneratorConfig().identity.glasses_probability == pytest.approx(0.15)
+
+
+def _grid(front_y=-0.05):
+    xs, zs = np.meshgrid(np.linspace(-0.07, 0.07, 141), np.linspace(-0.03, 0.06, 181))
+    return np.stack([xs.ravel(), np.full(xs.size, front_y - 0.01), zs.ravel()], axis=1)
+
+
+def _brow_shape(**kw):
+    base = dict(height=0.6, peak=0.6, tail_drop=0.1, taper=0.5, inner_gap=0.0, length=1.2, hair_angle_deg=25.0,
+                coarseness=0.5)
+    base.update(kw)
+    return BrowShape(**base)
+
+
+def test_brows_lie_above_the_eyes_mirrored_and_follow_their_shape():
+    from generator.periocular import brow_attributes
+    v = _grid()
+    inner, outer = (0.015, 0.0, 0.0), (0.040, 0.0, 0.0)  # W = 25 mm
+    st, hair = brow_attributes(v, inner, outer, -0.05, 1.0, 1.0, _brow_shape())
+    inside = (st[:, 0] > 0.5) & (np.abs(st[:, 1]) < 1.0)
+    assert inside.any()
+    x, z = v[inside, 0], v[inside, 2]
+    assert z.min() > 0.006 and z.max() < 0.03  # above the corner line, below the forehead
+    assert np.abs(x).min() >= 0.0149 and np.abs(x).max() <= 0.015 + 1.2 * 0.025 + 0.002  # head .. tail
+    left, right = np.sort(x[x > 0]), np.sort(-x[x < 0])
+    np.testing.assert_allclose(left, right)  # the two brows mirror each other
+    # thick at the head, tapering to the tail
+    head = inside & (np.abs(v[:, 0]) < 0.019)
+    tail = inside & (np.abs(v[:, 0]) > 0.040)
+    assert np.ptp(v[head, 2]) > 1.5 * np.ptp(v[tail, 2])
+    # a higher brow sits higher; a thicker one covers more; nothing behind front_y
+    hi, _ = brow_attributes(v, inner, outer, -0.05, 1.0, 1.0, _brow_shape(height=0.8))
+    thick, _ = brow_attributes(v, inner, outer, -0.05, 1.4, 1.0, _brow_shape())
+    hi_in = (hi[:, 0] > 0.5) & (np.abs(hi[:, 1]) < 1.0)
+    thick_in = (thick[:, 0] > 0.5) & (np.abs(thick[:, 1]) < 1.0)
+    assert v[hi_in, 2].mean() == pytest.approx(z.mean() + 0.2 * 0.025, abs=0.0015)
+    assert thick_in.sum() > 1.3 * inside.sum()
+    behind, _ = brow_attributes(v, inner, outer, -0.07, 1.0, 1.0, _brow_shape())
+    assert behind[:, 0].max() == 0.0
+    # the hair coordinates are the point rotated to the hair direction: their scale is fixed
+    assert np.isfinite(hair).all() and np.ptp(hair[inside, 0]) > 10.0
+
+
+def test_periocular_masks_ring_the_eye():
+    from generator.periocular import periocular_attributes
+    v = _grid()
+    zeros = np.zeros(len(v))
+    masks, lines = periocular_attributes(v, 0.03, 0.0, zeros, zeros)
+    ring = masks[:, 2]
+    at = lambda x, z: int(np.argmin(np.hypot(v[:, 0] - x, v[:, 2] - z)))  # noqa: E731
+    assert ring[at(0.03, 0.0)] == 0.0 and ring[at(-0.03, 0.0)] == 0.0  # not over the eye itself
+    assert ring[at(0.03, -0.014)] > 0.5 and ring[at(-0.03, -0.014)] > 0.5  # the dark circle below
+    assert ring[at(0.03, 0.05)] == 0.0  # nor up on the forehead
+    crow, under = lines[:, 1], lines[:, 2]
+    assert crow[at(0.057, 0.0)] == 1.0 and crow[at(0.03, 0.0)] == 0.0  # crow's feet at the outer corner
+    assert under[at(0.03, -0.015)] == 1.0 and under[at(0.03, 0.015)] == 0.0  # under-eye lines below only
