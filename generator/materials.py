@@ -335,7 +335,8 @@ def build_eye():
     for k in range(3):
         b.link(light, lv.inputs[k])
     iris_c = b.mix(1.0, iris_c, lv.outputs[0], "MULTIPLY")
-    ridge = b.math("MULTIPLY", _smooth01(b, b.math("ABSOLUTE", b.math("SUBTRACT", rn, cr)), 0.05, 0.0), 0.3)
+    ridge = b.math("MULTIPLY", _smooth01(b, b.math("ABSOLUTE", b.math("SUBTRACT", rn, cr)), 0.04, 0.0),
+                   b.math("MULTIPLY", fib, 0.25))  # broken by the fibres: a full bright ring read artificial
     iris_c = b.mix(ridge, iris_c, (0.75, 0.62, 0.45, 1.0), "SCREEN")
     # Crypts: dark pits in the ciliary zone (voronoi cells round the axis, W-shifted per identity).
     cv = b.node("ShaderNodeCombineXYZ")
@@ -372,7 +373,9 @@ def build_eye():
     col = b.mix(pupil, col, (0.004, 0.004, 0.004, 1.0), name="pupil_mix")
     bsdf = b.node("ShaderNodeBsdfPrincipled", "eye_bsdf")
     b.link(col, bsdf.inputs["Base Color"])
-    compat.set_principled(bsdf, Roughness=0.3, Specular_IOR_Level=0.5, Subsurface_Weight=0.0,
+    # The tear film is the one reflecting surface: a sharp coat over a base without its own
+    # specular (a rough base lobe spread each catchlight into a glow over the pupil)
+    compat.set_principled(bsdf, Roughness=0.5, Specular_IOR_Level=0.0, Subsurface_Weight=0.0,
                           Coat_Weight=1.0, Coat_Roughness=0.02)
     out = b.node("ShaderNodeOutputMaterial")
     b.link(bsdf.outputs[0], out.inputs["Surface"])
