@@ -466,13 +466,14 @@ def build_glasses_lens():
 
 
 def apply_glasses(mats: dict, glasses) -> None:
-    """A sampling.identity.Glasses: frame colour and finish, lens tint."""
+    """A sampling.identity.Glasses: frame colour and finish, lens tint and reflection."""
     frame = mats["glasses_frame"]
     bsdf = frame.node_tree.nodes["frame_bsdf"]
     compat.set_principled(bsdf, Base_Color=rgba(glasses.frame_colour), Metallic=1.0 if glasses.metal else 0.0,
                           Roughness=0.22 if glasses.metal else 0.32)
     frame.diffuse_color = rgba(glasses.frame_colour)
     _set(mats["glasses_lens"].node_tree, "lens_tint", rgba(glasses.lens_tint))
+    _set(mats["glasses_lens"].node_tree, "lens_reflection", float(glasses.lens_reflection))
 
 
 TEXTURE_NODES = {"noise": "ShaderNodeTexNoise", "voronoi": "ShaderNodeTexVoronoi", "wave": "ShaderNodeTexWave",

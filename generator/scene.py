@@ -342,13 +342,12 @@ class FaceScene:
             self.glasses["lens"].visible_shadow = False
 
     def _set_glasses(self, identity: Identity, iv: np.ndarray):
-        """Build this identity's glasses round its eyes, or hide them (identity.glasses is None)."""
+        """Build this identity's glasses round its eyes (none when identity.glasses is None)."""
         g = identity.glasses
         for obj in self.glasses.values():
-            obj.hide_render = g is None
             obj.location = Vector(-self.pivot)  # mesh vertices in the head frame, as the head's
         if g is None:
-            return
+            return  # hidden by _show_glasses
         apex_y = min(float(self.model.pupil(iv, e)[1]) for e in EYES)
         skin = np.unique(self.model.part_faces("skin"))
         li = self.model.landmark_index
@@ -365,13 +364,18 @@ class FaceScene:
             bpy.data.meshes.remove(old)
         materials.apply_glasses(self.mats, g)
 
-    def _set_transparent_bounces(self, identity: Identity):
-        """One more transparent bounce when the clip has glasses: camera -> lens -> lashes -> eye
-        would otherwise stop at the lashes (black) under generator.compat.EYE_CROPS's two."""
-        cyc = self.scene.cycles
-        if not hasattr(self, "_transparent_base"):
-            self._transparent_base = cyc.transparent_max_bounces
-        cyc.transparent_max_bounces = self._transparent_base + (1 if identity.glasses is not None else 0)
+    def _show_glasses(self, identity: Identity):
+        """Per clip, after any render reconfiguration: show this identity's glasses, give Cycles one
+        more transparent bounce for them (camera -> lens -> lashes -> eye would otherwise stop at
+        the lashes, black, under generator.compat.EYE_CROPS's two), and leave the lens out of
+        Workbench renders (Workbench draws every surface opaque: the lens would hide the eye)."""
+        worn = identity.glasses is not None
+        engine = self.render_info["engine"]
+        self.glasses["frame"].hide_render = not worn
+        self.glasses["lens"].hide_render = not worn or engine == "BLENDER_WORKBENCH"
+        if engine == "CYCLES":
+            cost = compat.EYE_CROPS if self.render_spec.eye_region else compat.FULL_LOOK  # as _configure_render
+            self.scene.cycles.transparent_max_bounces = cost.transparent_bounces + (1 if worn else 0)
 
     def set_camera(self, camera: CameraSpec, resolution):
         w, h = int(resolution[0]), int(resolution[1])
@@ -639,11 +643,10 @@ class FaceScene:
         os.makedirs(frame_dir, exist_ok=True)
         if spec.render != self.render_spec:  # a clip row carries its own render settings
             self._configure_render(spec.render)
-            self.__dict__.pop("_transparent_base", None)  # the new settings' count is the base
         if spec.identity != self._identity:  # consecutive clips of one subject skip the identity work
             self.set_identity(spec.identity)
             self._identity = spec.identity
-        self._set_transparent_bounces(spec.identity)
+        self._show_glasses(spec.identity)
         self.reset_render_state()  # after any render reconfiguration: a clip's pixels never depend on earlier clips
         self.set_camera(spec.camera, spec.resolution)
         self.set_lights(spec.lights)

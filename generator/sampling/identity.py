@@ -87,6 +87,7 @@ class Glasses:
     metal: bool  # metal frames are shiny and thin; acetate ones matte-ish and thicker
     lens_tint: Tuple[float, float, float]  # linear RGB multiplier of what is seen through the lens
     vertex_distance_m: float  # cornea apex to lens (12-14 mm is the optician's norm)
+    lens_reflection: float  # reflection strength x Fresnel: ~0.3 anti-reflective coated .. 1 uncoated
 
 
 @dataclass(frozen=True)
@@ -313,5 +314,6 @@ def _sample_glasses(r, probability: float, gender: float) -> Optional[Glasses]:
                       lens_offset_m=float(r.uniform(-0.001, 0.003)), rim_m=float(rim),
                       frame_colour=_linear([c * r.uniform(0.85, 1.15) for c in _FRAME_RGB[colour_name]]),
                       metal=bool(metal), lens_tint=tuple(float(v) for v in np.clip(tint, 0.0, 1.0)),
-                      vertex_distance_m=float(r.uniform(0.011, 0.016)))
+                      vertex_distance_m=float(r.uniform(0.011, 0.016)),
+                      lens_reflection=float(r.uniform(0.3, 1.0)))
     return glasses if wears else None
