@@ -244,6 +244,8 @@ def build_skin(lips_mask: str | None = None):
     density = b.value("brow_density", 0.9)
     brow_fac = b.math("MULTIPLY", brow, b.math("ADD", 0.25, b.math("MULTIPLY", density, 0.75)), clamp=True)
     brow_col = b.rgb("brow_colour", (0.03, 0.015, 0.008, 1.0))
+    # many hairs shade each other: a brow reads darker than its hair's colour (real brows at 48 px)
+    brow_col = b.mix(1.0, brow_col, (0.6, 0.6, 0.6, 1.0), "MULTIPLY")
     base = b.mix(brow_fac, base, brow_col, name="brow_mix")
     # Scalp hair: the point attribute ``scalp`` (1 above the hairline), strands along z.
     scalp = b.node("ShaderNodeAttribute", "scalp_attr", attribute_name="scalp")

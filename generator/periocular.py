@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 BROW_HAIR_SCALE = (1400.0, 110.0)  # (across, along) hair streaks per metre: clumps ~0.7 mm apart, ~9 mm long
+BROW_HALF_THICKNESS = 0.24  # at the head, in eye widths x thickness: real brows are ~0.4-0.5 W thick
 HEAD_HAIR_ANGLE_DEG = 75.0  # hairs at the brow's head stand near upright
 PERIORBITAL_RX, PERIORBITAL_RZ = 0.022, 0.013  # ring half-axes round the eye centre (below: +4 mm)
 CROW_LINES_PER_RAD = 34.0  # crow's feet radiate from the outer corner ~every 1.7 degrees
@@ -49,7 +50,7 @@ def brow_attributes(verts: np.ndarray, inner, outer, front_y: float, thickness: 
     rise = np.sin(0.5 * math.pi * np.minimum(s01 / peak, 1.0))
     fall = (np.maximum(s01 - peak, 0.0) / (1.0 - peak)) ** 2
     centre = corner_z + width * (shape.height + rise * arch * 0.14 - fall * shape.tail_drop)
-    half = width * thickness * 0.2 * (1.0 - s01 * (1.0 - shape.taper))  # thick head, tapering tail
+    half = width * thickness * BROW_HALF_THICKNESS * (1.0 - s01 * (1.0 - shape.taper))  # thick head, tapering tail
     t = (z - centre) / np.maximum(half, 1e-4)
     ends = smooth01(sv, -0.06, 0.04) * smooth01(sv, 1.05, 0.9)
     head_sparse = 0.65 + 0.35 * smooth01(sv, 0.0, 0.18)
