@@ -325,7 +325,7 @@ def build_eye():
     fib = b.noise(dirv.outputs[0], 11.0, 2.0, 0.65, "iris_fibres").outputs["Fac"]
     # Collarette: the boundary of the two zones, wavy round the pupil.
     wave = b.noise(_seed_offset(b, dirv.outputs[0], "iris_collarette_offset"), 3.0, 0.0, 0.5, "iris_collarette").outputs["Fac"]
-    cr = b.math("ADD", b.value("collarette_radius", 0.55), b.math("MULTIPLY", b.math("SUBTRACT", wave, 0.5), 0.16))
+    cr = b.math("ADD", b.value("collarette_radius", 0.55), b.math("MULTIPLY", b.math("SUBTRACT", wave, 0.5), 0.3))
     inner_zone = _smooth01(b, b.math("SUBTRACT", rn, cr), 0.03, -0.03)
     outer_col = b.rgb("iris_colour", (0.2, 0.11, 0.04, 1.0))
     inner_col = b.rgb("iris_inner_colour", (0.2, 0.11, 0.04, 1.0))
@@ -338,7 +338,7 @@ def build_eye():
         b.link(light, lv.inputs[k])
     iris_c = b.mix(1.0, iris_c, lv.outputs[0], "MULTIPLY")
     ridge = b.math("MULTIPLY", _smooth01(b, b.math("ABSOLUTE", b.math("SUBTRACT", rn, cr)), 0.04, 0.0),
-                   b.math("MULTIPLY", fib, 0.25))  # broken by the fibres: a full bright ring read artificial
+                   b.math("MULTIPLY", _smooth01(b, fib, 0.45, 0.7), 0.2))  # broken up: a full bright ring read drawn
     iris_c = b.mix(ridge, iris_c, (0.75, 0.62, 0.45, 1.0), "SCREEN")
     # Crypts: dark pits in the ciliary zone (voronoi cells round the axis, W-shifted per identity).
     cv = b.node("ShaderNodeCombineXYZ")
