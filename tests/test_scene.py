@@ -122,6 +122,9 @@ def _box(row, eye, margin):
 def test_closing_left_eye_changes_only_left_eye_pixels_and_matches_labels(scene, tmp_path):
     spec = _spec(scene, 3, 2, (128, 128))
     _framed(spec)
+    # bare-faced: this subject draws glasses, whose lens spans past the eye box and re-denoises
+    # to within a few levels of the threshold there (glasses have their own test below)
+    spec.identity = dataclasses.replace(spec.identity, glasses=None)
     spec.lights = (AreaLight(power_w=80.0, azimuth_deg=20.0, elevation_deg=25.0, distance_m=1.2, size_m=0.5,
                              colour_temperature_k=5500.0, rgb=kelvin_to_rgb(5500.0)),)
     spec.background = _plain_backdrop((0.2, 0.3, 0.4), (0.5, 0.5, 0.45))
