@@ -284,6 +284,8 @@ def build_skin(lips_mask: str | None = None):
     wet = b.math("MAXIMUM", tear, b.math("MULTIPLY", caruncle, 0.8))  # wet tissue is glossy
     rough = b.math("ADD", b.math("MULTIPLY", rough, b.math("SUBTRACT", 1.0, wet)), b.math("MULTIPLY", wet, 0.06))
     b.link(rough, bsdf.inputs["Roughness"])
+    # a tear film reflects like water over the skin's oil: stronger specular on the wet margin
+    b.link(b.math("ADD", 0.45, b.math("MULTIPLY", wet, 0.55)), compat.principled_socket(bsdf, "Specular IOR Level"))
     b.link(bump.outputs["Normal"], bsdf.inputs["Normal"])
     out = b.node("ShaderNodeOutputMaterial")
     b.link(bsdf.outputs[0], out.inputs["Surface"])
