@@ -1,9 +1,11 @@
-"""Node materials for the head: skin (subsurface, tone, mottling, pores, painted eyebrows),
-eyes (sclera with veins, iris with radial fibres, pupil, wet coat over the cornea),
-eyelashes, and the background plane / world.
+"""Node materials for the head: skin (subsurface, tone, mottling, pores, periocular detail, lid
+margins, eyebrows as hair), eyes (two-tone iris with fibres, crypts and limbal ring, tinted sclera
+with veins, pupil, a wet coat that makes the catchlights), eyelashes, glasses (frame, lens), and
+the background plane / world.
 
 Built once per process (``build_materials``); per clip only node default values change
-(``apply_identity``, ``apply_brows``, ``apply_hair``, ``set_backdrop_*``, ``set_world_source``), so no shader is recompiled between clips
+(``apply_identity``, ``apply_eye_detail``, ``apply_brows``, ``apply_glasses``, ``apply_hair``,
+``set_backdrop_*``, ``set_world_source``), so no shader is recompiled between clips
 except when a new image/HDRI is loaded. Every node that changes per clip is named here
 and found again by name. Socket names go through ``compat`` (Principled changed in 4.0).
 """

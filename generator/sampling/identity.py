@@ -1,4 +1,5 @@
-"""Who is in the clip: MakeHuman macro parameters, face-detail sliders, skin, iris, lashes, brows, hair.
+"""Who is in the clip: MakeHuman macro parameters, face-detail sliders, skin, iris, lashes, brows, hair,
+eye-region detail (EyeDetail, BrowShape) and glasses.
 
 ``sample_identity(subject_seed, cfg)`` is a pure function of the subject seed (same seed, same
 face); ``subject_for_clip`` maps clip indices to ``cfg.identity.n_subjects`` subjects.
