@@ -370,3 +370,9 @@ def camera_only(obj, mat=None) -> None:
             cm.emission_sampling = "NONE"
         elif cm is not None and hasattr(cm, "sample_as_light"):  # 3.x
             cm.sample_as_light = False
+
+
+def glossy_node_idname() -> str:
+    """The Glossy BSDF node's type name: Blender 4.0 merged Anisotropic into Glossy under the
+    Anisotropic idname (bpy 5.0 has no ShaderNodeBsdfGlossy); 3.x has both."""
+    return "ShaderNodeBsdfGlossy" if hasattr(bpy.types, "ShaderNodeBsdfGlossy") else "ShaderNodeBsdfAnisotropic"

