@@ -94,6 +94,19 @@ class _Builder:
                 self.link(v, sock)
         return out
 
+    def mix_shader(self, fac, a, b):
+        """Shader ``a`` where ``fac`` is 0, ``b`` where it is 1."""
+        mix = self.node("ShaderNodeMixShader")
+        self.link(fac, mix.inputs[0])
+        self.link(a, mix.inputs[1])
+        self.link(b, mix.inputs[2])
+        return mix.outputs[0]
+
+    def output(self, shader):
+        """The material's surface is ``shader``."""
+        out = self.node("ShaderNodeOutputMaterial")
+        self.link(shader, out.inputs["Surface"])
+
     def rgb(self, name, value):
         n = self.node("ShaderNodeRGB", name)
         n.outputs[0].default_value = value
@@ -289,8 +302,7 @@ def build_skin(lips_mask: str | None = None):
     # a tear film reflects like water over the skin's oil: stronger specular on the wet margin
     b.link(b.math("ADD", 0.45, b.math("MULTIPLY", wet, 0.55)), compat.principled_socket(bsdf, "Specular IOR Level"))
     b.link(bump.outputs["Normal"], bsdf.inputs["Normal"])
-    out = b.node("ShaderNodeOutputMaterial")
-    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    b.output(bsdf.outputs[0])
     # Base colour after lips/brows is what 3.x subsurface should scatter too.
     if VERSION_LT4:
         b.link(base, bsdf.inputs["Subsurface Color"])
@@ -383,8 +395,7 @@ def build_eye():
     # specular (a rough base lobe spread each catchlight into a glow over the pupil)
     compat.set_principled(bsdf, Roughness=0.5, Specular_IOR_Level=0.0, Subsurface_Weight=0.0,
                           Coat_Weight=1.0, Coat_Roughness=0.02)
-    out = b.node("ShaderNodeOutputMaterial")
-    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    b.output(bsdf.outputs[0])
     return mat
 
 
@@ -417,12 +428,7 @@ def build_lashes():
     b.link(col, bsdf.inputs["Base Color"])
     compat.set_principled(bsdf, Roughness=0.6, Specular_IOR_Level=0.2)
     transp = b.node("ShaderNodeBsdfTransparent")
-    mix = b.node("ShaderNodeMixShader")
-    b.link(alpha, mix.inputs[0])
-    b.link(transp.outputs[0], mix.inputs[1])
-    b.link(bsdf.outputs[0], mix.inputs[2])
-    out = b.node("ShaderNodeOutputMaterial")
-    b.link(mix.outputs[0], out.inputs["Surface"])
+    b.output(b.mix_shader(alpha, transp.outputs[0], bsdf.outputs[0]))
     return mat
 
 
@@ -432,8 +438,7 @@ def build_mouth():
     b = _Builder(mat)
     bsdf = b.node("ShaderNodeBsdfPrincipled", "mouth_bsdf")
     compat.set_principled(bsdf, Base_Color=(0.35, 0.12, 0.1, 1.0), Roughness=0.4)
-    out = b.node("ShaderNodeOutputMaterial")
-    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    b.output(bsdf.outputs[0])
     return mat
 
 
@@ -443,8 +448,7 @@ def build_glasses_frame():
     b = _Builder(mat)
     bsdf = b.node("ShaderNodeBsdfPrincipled", "frame_bsdf")
     compat.set_principled(bsdf, Base_Color=(0.02, 0.02, 0.02, 1.0), Roughness=0.3, Specular_IOR_Level=0.5)
-    out = b.node("ShaderNodeOutputMaterial")
-    b.link(bsdf.outputs[0], out.inputs["Surface"])
+    b.output(bsdf.outputs[0])
     return mat
 
 
@@ -462,12 +466,7 @@ def build_glasses_lens():
     b.link(b.rgb("lens_tint", (0.97, 0.97, 0.97, 1.0)), transp.inputs["Color"])
     gloss = b.node(compat.glossy_node_idname(), "lens_glossy")
     gloss.inputs["Roughness"].default_value = 0.02
-    mix = b.node("ShaderNodeMixShader")
-    b.link(boost, mix.inputs[0])
-    b.link(transp.outputs[0], mix.inputs[1])
-    b.link(gloss.outputs[0], mix.inputs[2])
-    out = b.node("ShaderNodeOutputMaterial")
-    b.link(mix.outputs[0], out.inputs["Surface"])
+    b.output(b.mix_shader(boost, transp.outputs[0], gloss.outputs[0]))
     return mat
 
 
@@ -513,8 +512,7 @@ def build_backdrop():
     emit = b.node("ShaderNodeEmission", "bg_emission")
     b.link(col, emit.inputs["Color"])
     emit.inputs["Strength"].default_value = 1.0
-    out = b.node("ShaderNodeOutputMaterial")
-    b.link(emit.outputs[0], out.inputs["Surface"])
+    b.output(emit.outputs[0])
     return mat
 
 
