@@ -112,6 +112,7 @@ class FaceScene:
         self._configure_render(RenderSpec.from_config(cfg.render))
         self.last_timings: list[dict] = []  # per frame of the last clip: update/render/write seconds
         self._identity = None  # of the last clip
+        self.iris_radius = 0.5  # on the unit eyeball; set_identity sizes it per subject
         self._image_cache: dict = {}
 
     # ------------------------------------------------------------------ build (once)
@@ -325,6 +326,12 @@ class FaceScene:
             attrs[name].data.foreach_set("vector", np.asarray(values, np.float32).ravel())
         materials.apply_eye_detail(self.mats, identity.eye_detail, age_years=identity.age_years,
                                    seed=identity.subject_seed)
+        # The iris in eye widths (EyeDetail.iris_width_fraction), as a radius on the unit eyeball.
+        width = np.mean([np.linalg.norm(iv[m.landmark_index[e]["inner"]] - iv[m.landmark_index[e]["outer"]])
+                         for e in EYES])
+        self.iris_radius = float(identity.eye_detail.iris_width_fraction * width
+                                 / (2.0 * np.mean([self.eye_radius[e] for e in EYES])))
+        self.mats["eye"].node_tree.nodes["iris_radius"].outputs[0].default_value = self.iris_radius
 
     def _build_glasses(self):
         """Frame and lens objects (meshes filled per identity by _set_glasses), on the head rig."""
@@ -454,8 +461,8 @@ class FaceScene:
         level = self._light_level + 1.5 * world_strength
         ev = math.log2(max(level, 1e-4) / EXPOSURE_REFERENCE)
         # The pupil follows the light: ~3 mm across in bright light, up to ~7 mm in the dark
-        # (radius as a fraction of the ~12.5 mm eyeball radius).
-        pupil = float(np.clip(0.17 - 0.035 * ev, 0.11, 0.28))
+        # (a fraction 0.22-0.56 of the ~12 mm iris; set_identity sizes the iris).
+        pupil = float(np.clip(0.34 - 0.07 * ev, 0.22, 0.56)) * self.iris_radius
         self.mats["eye"].node_tree.nodes["pupil_radius"].outputs[0].default_value = pupil
         exposure = float(np.clip(-ev if ev > 0 else -0.5 * ev, -6.0, 4.0))
         # Applied to the emitters, not to view_settings.exposure: Blender caches one

@@ -46,6 +46,8 @@ def test_eye_detail_values_in_range():
         assert 0.3 < d.collarette_radius < 0.7 and 0.3 < s.height < 1.0 and 1.0 < s.length < 1.5
         assert g.shape in GLASSES_SHAPES and 1.4 < g.lens_width_eyes < 2.1 and 0.0005 < g.rim_m < 0.006
         assert 0.0 < g.lens_reflection <= 1.0
+        assert 0.36 <= d.iris_width_fraction <= 0.46  # real irises span ~0.4 of the eye's opening
+    assert np.mean([p.eye_detail.iris_width_fraction for p in people]) == pytest.approx(0.41, abs=0.01)
     # the limbal ring fades with age
     young = [p.eye_detail.limbal_ring for p in people if p.age_years < 30]
     old = [p.eye_detail.limbal_ring for p in people if p.age_years > 60]

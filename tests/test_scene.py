@@ -264,3 +264,33 @@ def test_brows_render_above_the_eyes_in_their_colour(scene, tmp_path):
         diff = pictures["white"] - pictures["dark"]
         assert diff[brow, x0:x1].mean() > 0.05  # the brow is there and takes its colour
         assert abs(diff[forehead, x0:x1]).mean() < 0.01  # and nowhere up on the forehead
+
+
+def test_iris_is_sized_in_eye_widths(scene, tmp_path):
+    """The rendered iris spans EyeDetail.iris_width_fraction of the eye's corner distance (real eyes
+    ~0.4; the face asset's eyeballs made a 12 mm iris fill ~0.6 of its openings)."""
+    spec = _spec(scene, 6, 1, (256, 256))
+    _framed(spec)
+    spec.lights = (AreaLight(power_w=80.0, azimuth_deg=0.0, elevation_deg=10.0, distance_m=1.2, size_m=0.8,
+                             colour_temperature_k=5500.0, rgb=kelvin_to_rgb(5500.0)),)
+    red = (0.5, 0.01, 0.01)
+    ident = dataclasses.replace(spec.identity, glasses=None, iris_colour=red)
+    measured = {}
+    for fraction in (0.36, 0.46):
+        detail = dataclasses.replace(ident.eye_detail, iris_inner_colour=red, iris_width_fraction=fraction,
+                                     limbal_ring=0.1, iris_crypts=0.0, iris_fibre_contrast=0.0)
+        spec.identity = dataclasses.replace(ident, eye_detail=detail)
+        name = f"f{int(fraction * 100)}"
+        row = scene.render_clip(_Controlled(spec, [{}]), str(tmp_path / name))[0]
+        img = _read_png(tmp_path / name / "0000.png")
+        for eye in ("left", "right"):
+            y, xo, xi = int(round(row[f"{eye}_pupil_y"])), row[f"{eye}_outer_x"], row[f"{eye}_inner_x"]
+            band = img[y - 1:y + 2, int(min(xo, xi)):int(max(xo, xi)) + 1]
+            iris = (band[..., 0] - band[..., 1] > 0.28).any(axis=0)  # red: not the skin, sclera or pupil
+            xs = np.flatnonzero(iris)
+            assert xs.size, f"no iris seen in the {eye} eye"
+            measured[fraction, eye] = (xs[-1] - xs[0] + 1) / abs(xo - xi)
+    for (fraction, eye), ratio in measured.items():
+        assert ratio == pytest.approx(fraction, abs=0.07), (eye, measured)
+    for eye in ("left", "right"):
+        assert measured[0.46, eye] > measured[0.36, eye] + 0.04

@@ -57,6 +57,11 @@ class EyeDetail:
     skin_freckles: float  # share of the skin holding freckles/moles (most people few)
     periorbital_darkening: float  # dark circles and lid pigment (commoner in darker skin)
     wrinkle_depth: float  # fine lines at full age effect (scaled by age from 30 to 65)
+    # Visible iris diameter / eye width (corner distance). Real: ~11.7 mm over a ~28-30 mm opening,
+    # ~0.40. Sized in eye widths like Glasses, because the face asset's openings are 21-27 mm and its
+    # eyeballs ~14 mm in radius: an anatomical 12 mm iris filled ~0.6 of the opening, and open eyes
+    # read as a dark iris in a slit with little sclera showing.
+    iris_width_fraction: float
 
 
 @dataclass(frozen=True)
@@ -280,7 +285,8 @@ def _sample_eye_detail(r, iris_kind: str, iris_colour, age_years: float, skin_to
                      skin_grain=float(r.uniform(0.3, 1.0)),
                      skin_freckles=float(r.beta(0.6, 3.0) * (1.0 - 0.7 * skin_tone)),  # freckles: mostly light skin
                      periorbital_darkening=float(np.clip(r.uniform(0.0, 0.35) + 0.25 * skin_tone, 0.0, 0.7)),
-                     wrinkle_depth=float(r.uniform(0.3, 1.0)))
+                     wrinkle_depth=float(r.uniform(0.3, 1.0)),
+                     iris_width_fraction=float(np.clip(r.normal(0.41, 0.02), 0.36, 0.46)))  # drawn last: earlier draws unchanged
 
 
 def _sample_brow_shape(r, gender: float) -> BrowShape:
