@@ -1,5 +1,6 @@
 """Issue 12 (sim-to-real): framing randomisation inside the rendered pixels, presets, closure
 calibration, the transfer benchmark on a fake real-data folder, the shipped-model hook."""
+import dataclasses
 import json
 import math
 import subprocess
@@ -239,3 +240,36 @@ def test_shipped_model_is_small_calibrated_and_the_predict_default(tmp_path, mon
     monkeypatch.setattr(shipped, "SHIPPED_CHECKPOINT", tmp_path / "none.pt")
     assert predict_main([str(tmp_path / "eyes"), "--out", str(tmp_path / "q"), "--device", "cpu"]) == 2
     assert "none.pt" in capsys.readouterr().err
+
+
+def _still_window(t=13, s=48):
+    """A window of one still, textured eye: any difference between its frames is the augmentation's."""
+    img = np.full((s, s, 3), 170, np.uint8)
+    img[::6] = 150  # horizontal stripes: a shift shows
+    cv2.ellipse(img, (s // 2, s // 2), (s // 4, s // 10), 0, 0, 360, (40, 30, 25), -1)
+    return {"frames": torch.from_numpy(np.stack([img] * t).transpose(0, 3, 1, 2).copy()), "eye": 0}
+
+
+def test_crop_wobble_moves_the_eye_per_frame_only_when_asked():
+    """jitter_p: each frame's crop wobbles like a real landmark detector's (per-frame shift and a
+    slow drift, within the configured bounds); off, every frame of a still window stays the same
+    and the other presets' random streams are untouched."""
+    plain = dict(flip_p=0, affine_p=0, color_p=0, grayscale_p=0, blur_p=0, noise_p=0, jpeg_p=0)
+    still = WindowAugment(AugmentConfig(**plain))(_still_window(), torch.Generator().manual_seed(1))["frames"]
+    assert all(torch.equal(f, still[0]) for f in still)
+    moved = WindowAugment(AugmentConfig(**plain, jitter_p=1.0, jitter_drift=0.1))
+    frames = moved(_still_window(), torch.Generator().manual_seed(1))["frames"].numpy()
+    assert len({f.tobytes() for f in frames}) == len(frames)  # every frame framed differently
+    # the eye (dark blob) stays near the centre: the wobble is a few pixels, not a new framing
+    for f in frames:
+        ys, xs = np.nonzero(f.mean(axis=0) < 80)
+        assert abs(xs.mean() - 23.5) < 0.25 * 48 and abs(ys.mean() - 23.5) < 0.25 * 48
+    # deterministic for a given generator state
+    again = moved(_still_window(), torch.Generator().manual_seed(1))["frames"].numpy()
+    assert np.array_equal(frames, again)
+    # presets without the wobble draw exactly what they drew before it existed
+    for name in ("affine", "strong", "default"):
+        assert PRESETS[name].jitter_p == 0
+    assert PRESETS["affine_wobble"] == dataclasses.replace(PRESETS["affine"], jitter_p=0.5)
+    with pytest.raises(ValueError, match="jitter_drift"):
+        AugmentConfig(jitter_drift=0.9)

@@ -2,7 +2,11 @@
 
 A blink is a change over time, so an augmentation must not invent one: framing, colour, blur,
 resolution, JPEG quality, occluders and the flip are drawn ONCE per window and applied to all of
-its frames. Only sensor noise is drawn independently per frame (real sensor noise is).
+its frames. Only sensor noise and the crop wobble are drawn per frame, because real ones are:
+noise is independent per frame, and a real landmark detector's corners jitter from frame to frame
+and lag behind a moving head, so the crop wobbles round the eye (`jitter_p`: a small random shift
+and zoom per frame plus a slow sinusoidal drift). The renders' crops come from exact landmarks and
+never wobble; a model trained only on them read a bobbing head's wobble as blinks.
 A horizontal flip turns a left eye into something that looks like a right eye, so it also
 swaps the sample's `eye` index; its labels stay with it (it is still the same eye's closure).
 
@@ -70,6 +74,12 @@ class AugmentConfig:
     lowres_p: float = 0.0          # small eyes: down to this many pixels and back up
     lowres_px: tuple[int, int] = (12, 24)
     occluder_p: float = 0.0        # glasses frames / hair strands across the eye
+    jitter_p: float = 0.0          # per-frame crop wobble of real landmarks (jitter, lag behind head motion)
+    jitter_shift: float = 0.03     # max per-frame shift std, of the crop side: FaceMesh corners jitter
+                                   # ~1-2 px on a ~30 px eye, and the crop is 1.6 eye widths
+    jitter_zoom: float = 0.03      # max per-frame zoom std (the corner distance jitters too)
+    jitter_drift: float = 0.08     # max amplitude of the slow drift, of the crop side: smoothed
+                                   # corners trailing a head that bobs at 1-4 Hz
 
     def __post_init__(self):
         for k, v in asdict(self).items():
@@ -84,6 +94,9 @@ class AugmentConfig:
         lo, hi = self.lowres_px
         if not 4 <= lo <= hi:
             raise ValueError(f"augment lowres_px: need 4 <= low <= high, got {self.lowres_px!r}")
+        for k in ("jitter_shift", "jitter_zoom", "jitter_drift"):
+            if not 0 <= getattr(self, k) <= 0.5:
+                raise ValueError(f"augment {k}: must be in [0, 0.5] (a fraction of the crop side), got {getattr(self, k)!r}")
         lo, hi = self.gamma
         if not 0 < lo <= hi:
             raise ValueError(f"augment gamma: need 0 < low <= high, got {self.gamma!r}")
@@ -121,6 +134,9 @@ PRESETS: dict[str, AugmentConfig] = {
         lowres_p=0.5, lowres_px=(12, 36),  # small eyes in video
     ),
 }
+# "affine" + the per-frame crop wobble of real landmarks on half the windows (the other half keep
+# the steady crop the renders give)
+PRESETS["affine_wobble"] = replace(PRESETS["affine"], jitter_p=0.5)
 
 
 def preset(name: str) -> AugmentConfig:
@@ -220,6 +236,29 @@ def draw_occluder(a: np.ndarray, g: torch.Generator) -> np.ndarray:
     return np.rint(a * (1 - w) + overlay[None].astype(np.float32) * w).astype(np.uint8)
 
 
+def crop_wobble(t: int, s: int, cfg: AugmentConfig, g: torch.Generator) -> list[np.ndarray]:
+    """Per-frame 2x3 maps of a real landmark detector's crop wobble on T frames of side S: a shift
+    and zoom jitter (std up to jitter_shift / jitter_zoom, independent per frame) plus a slow drift
+    (a sinusoid of amplitude up to jitter_drift, period 6-20 frames, random direction)."""
+    sd, zd = _u(g, 0, cfg.jitter_shift) * s, _u(g, 0, cfg.jitter_zoom)
+    amp, period, phase, direction = _u(g, 0, cfg.jitter_drift) * s, _u(g, 6, 20), _u(g, 0, 2 * math.pi), _u(g, 0, 2 * math.pi)
+    n = torch.randn((t, 3), generator=g).numpy()
+    maps = []
+    for k in range(t):
+        drift = amp * math.sin(2 * math.pi * k / period + phase)
+        m = cv2.getRotationMatrix2D(((s - 1) / 2, (s - 1) / 2), 0.0, 1.0 + zd * float(n[k, 2]))
+        m[:, 2] += (sd * n[k, 0] + drift * math.cos(direction), sd * n[k, 1] + drift * math.sin(direction))
+        maps.append(m)
+    return maps
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray | None) -> np.ndarray:
+    """The 2x3 map applying `inner` (None: identity) then `outer`."""
+    if inner is None:
+        return outer
+    return (np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]]))[:2]
+
+
 def gamma_wb_lut(gamma: float, gains) -> np.ndarray:
     """Per-channel lookup table [1, 256, 3]: white-balance gains, then a gamma tone curve."""
     v = np.arange(256, dtype=np.float64)[:, None] / 255
@@ -259,14 +298,19 @@ class WindowAugment:
                 scale, offset, roll = draw_framing(framing, c, g)
             a = cut_framing(a, framing.context_scale, scale, offset, roll, framing.size)
         t, s = a.shape[0], a.shape[1]
+        warps = None  # per-frame 2x3 maps: the window's affine, then each frame's wobble
         if _u(g) < c.affine_p:
             ang = _u(g, -c.max_rotate_deg, c.max_rotate_deg)
             scale = 1 + _u(g, -c.max_scale, c.max_scale)
             tx, ty = (_u(g, -c.max_shift, c.max_shift) * s for _ in range(2))
             m = cv2.getRotationMatrix2D(((s - 1) / 2, (s - 1) / 2), ang, scale)
             m[:, 2] += (tx, ty)
+            warps = [m] * t
+        if c.jitter_p > 0 and _u(g) < c.jitter_p:  # (no draw when off: other presets' streams unchanged)
+            warps = [_compose(w, m) for w, m in zip(crop_wobble(t, s, c, g), warps or [None] * t)]
+        if warps is not None:
             a = np.stack([cv2.warpAffine(f, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-                          for f in a])
+                          for f, m in zip(a, warps)])
         if _u(g) < c.flip_p:
             a = np.ascontiguousarray(a[:, :, ::-1])
             out["eye"] = 1 - sample["eye"]
