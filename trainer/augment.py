@@ -20,7 +20,8 @@ framing is clamped to what the data holds.
 
 Presets (`PRESETS`, `--augment-preset` in trainer.fit): "default" is the augmentation every
 earlier run used; "strong" is the full randomisation of issue 12; "affine" is the issue's quick
-trial (wide affine zoom, low resolution); "none" switches all off. Measured: BENCHMARKS.md.
+trial (wide affine zoom, low resolution); "affine_wobble" adds the per-frame crop wobble to half
+the windows; "none" switches all off. Measured: BENCHMARKS.md.
 Deterministic: the same `torch.Generator` state gives the same output.
 """
 from __future__ import annotations

@@ -38,7 +38,9 @@ class TrainConfig:
     eyes: tuple[str, ...] = EYES  # each eye is its own sample (paper)
     augment: bool = True  # photometric/geometric augmentation of training windows only
     augment_preset: str = "default"  # trainer/augment.py PRESETS: default, strong (issue 12 domain
-    #                                  randomisation: framing, low resolution, occluders...) or none
+    #                                  randomisation: framing, low resolution, occluders...), affine
+    #                                  (wide zoom, low resolution), affine_wobble (+ per-frame crop
+    #                                  wobble of real landmarks) or none
     cache: bool = True  # crop cache on disk: crops are cut once, not every epoch
     cache_dir: str | None = None  # None -> the dataset's default (DATASET/.cache)
     val_ratio: float = 0.15  # used only when no split exists: subject-disjoint val share
