@@ -28,7 +28,8 @@ from generator import pool, writers  # noqa: E402
 
 
 def _versions() -> dict:
-    v = {"python": platform.python_version()}
+    from generator.sampling.clip import SPEC_VERSION
+    v = {"python": platform.python_version(), "clip_spec": SPEC_VERSION}
     try:
         import numpy
         v["numpy"] = numpy.__version__
@@ -196,6 +197,7 @@ def _render(args, cfg, out: str) -> int:
         record = writers.write_dataset_config(out, cfg.to_dict(), seed=int(cfg.seed), versions=versions)
         _check_blender(record, versions, os.path.join(out, writers.CONFIG_FILE),
                        allow=bool(getattr(args, "allow_other_blender", False)))
+        _check_clip_spec(record, versions, os.path.join(out, writers.CONFIG_FILE))
     except (writers.DatasetError, pool.PoolError) as e:
         return _fail(str(e))
 
@@ -256,6 +258,19 @@ def _render(args, cfg, out: str) -> int:
         return _fail(f"{len(result.failed)} clips failed: {ids}. Rerun the same command to retry them "
                      f"(worker logs in {os.path.join(out, pool.LOG_DIR)}).", code=1)
     return 0
+
+
+def _check_clip_spec(record: dict, versions: dict, path: str) -> None:
+    """Refuse to extend a dataset whose clips follow another clip contract (SPEC_VERSION): the same
+    config and seed would draw faces that look different (e.g. the iris size of version 2), so one
+    dataset would hold two generators' data under one config. Datasets recorded before the version
+    was kept are version 1."""
+    recorded = (record.get("versions") or {}).get("clip_spec", 1)
+    current = versions["clip_spec"]
+    if recorded != current:
+        raise writers.DatasetError(
+            f"{path}: this dataset's clips follow clip spec version {recorded}, this code writes version "
+            f"{current} (the sampled faces changed); render into a new --out (manifests merge can join them)")
 
 
 def _check_blender(record: dict, versions: dict, path: str, allow: bool) -> None:

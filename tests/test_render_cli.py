@@ -291,6 +291,27 @@ def test_extending_a_dataset_with_another_blender_is_refused_unless_allowed(tmp_
     assert r.returncode == 0 and "warning" in r.stderr and "3.4.1" in r.stderr
 
 
+def test_extending_a_dataset_of_another_clip_spec_is_refused(tmp_path):
+    """A dataset rendered by code with another clip contract (older faces) is never extended by
+    this code: the same config and seed would draw different-looking faces into it."""
+    from generator.sampling.clip import SPEC_VERSION
+
+    out = tmp_path / "ds"
+    assert run_render(out, "--clips", "0").returncode == 0
+    record = json.loads((out / "config.json").read_text())
+    assert record["versions"]["clip_spec"] == SPEC_VERSION
+    assert run_render(out, "--clips", "0").returncode == 0  # same code: resumes
+    for old, recorded in (({**record["versions"], "clip_spec": SPEC_VERSION - 1}, SPEC_VERSION - 1),
+                          ({k: v for k, v in record["versions"].items() if k != "clip_spec"}, 1)):  # before it was kept
+        (out / "config.json").write_text(json.dumps({**record, "versions": old}))
+        before = (out / "config.json").read_bytes()
+        r = run_render(out, "--clips", "0")
+        assert r.returncode == 2
+        line = _one_line_error(r)
+        assert "config.json" in line and f"version {recorded}," in line and f"version {SPEC_VERSION} " in line
+        assert (out / "config.json").read_bytes() == before  # nothing rewritten
+
+
 @pytest.mark.slow
 def test_a_frame_broken_by_a_full_disk_fails_its_clip_and_a_rerun_renders_it(tmp_path, monkeypatch, capsys):
     """Blender's PNG save reports nothing on ENOSPC: a frame cut to 0 bytes after the save must
