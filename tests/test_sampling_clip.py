@@ -10,6 +10,7 @@ from generator.config import GeneratorConfig, load_config
 from generator.sampling import UNIT_NAMES, ClipSpec, clip_id_for, sample_clip
 from generator.sampling import blink as B
 from generator.sampling import motion
+from generator.sampling.clip import SPEC_VERSION
 
 # what the cross-environment tests compare, and how: the same code bench/numeric_drift.py measured
 # the tolerances below with (every parameter and frame state of sampled clips, as JSON, from any
@@ -76,6 +77,12 @@ def test_from_row_errors_name_clip_and_column():
         ClipSpec.from_row(missing)
     with pytest.raises(ValueError, match=r"column 'n_frames' must be int"):
         ClipSpec.from_row(dict(row, n_frames="13.5"))
+    # a row of an older clip contract is named by its version, not by the first newer field it lacks
+    ident = json.loads(row["identity"])
+    del ident["eye_detail"]
+    old = dict(row, version=str(SPEC_VERSION - 1), identity=json.dumps(ident))
+    with pytest.raises(ValueError, match=rf"clip 0000_0000000: spec version {SPEC_VERSION - 1} \(this code reads {SPEC_VERSION}\)"):
+        ClipSpec.from_row(old)
 
 
 def _with(row, column, edit):

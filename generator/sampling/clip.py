@@ -226,6 +226,8 @@ class ClipSpec:
         kwargs = {}
         for name, typ in cls._SCALARS.items():
             kwargs[name] = _parse_scalar(row, name, typ, clip)
+        if kwargs["version"] != SPEC_VERSION:  # before the JSON: an older row lacks newer fields
+            raise ValueError(f"clips.csv clip {clip}: spec version {kwargs['version']} (this code reads {SPEC_VERSION})")
         hints = typing.get_type_hints(cls)
         for name in cls._JSON_FIELDS:
             raw = row.get(name)
@@ -235,8 +237,6 @@ class ClipSpec:
                 kwargs[name] = from_json(hints[name], json.loads(raw) if isinstance(raw, str) else raw, name)
             except ValueError as exc:
                 raise ValueError(f"clips.csv clip {clip}: column {name!r} is not a valid value: {exc}") from None
-        if kwargs["version"] != SPEC_VERSION:
-            raise ValueError(f"clips.csv clip {clip}: spec version {kwargs['version']} (this code reads {SPEC_VERSION})")
         return cls(**kwargs)
 
 
