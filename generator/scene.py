@@ -269,6 +269,9 @@ class FaceScene:
             self.eye_centre[eye] = c
             self.eye_radius[eye] = float(np.linalg.norm(m.pupil(iv, eye) - c)) / (1.0 + CORNEA_BULGE)
             self.eye_rest[eye] = np.array(Vector((0.0, -1.0, 0.0)).rotation_difference(Vector(fwd)).to_matrix())
+        # corner distance, mean of both eyes: the unit the glasses and the iris are sized in
+        li = m.landmark_index
+        self.eye_width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in EYES]))
         # Lashes: the face units do not move the lash helpers, so each lash vertex follows its
         # nearest lid vertex (bound once per identity; a translation is all a blink needs).
         skin = np.unique(m.part_faces("skin"))
@@ -290,7 +293,6 @@ class FaceScene:
             redness=identity.skin_redness, roughness=identity.skin_roughness, seed=identity.subject_seed)
         # Brows from both eyes' corners, mirrored to |x| and averaged; only points in front of
         # the corners (+ a quarter eye width) are painted, not the temples.
-        li = {e: m.landmark_index[e] for e in EYES}
         inner = np.mean([iv[li[e]["inner"]] for e in EYES], axis=0)
         outer = np.mean([iv[li[e]["outer"]] for e in EYES], axis=0)
         inner[0] = np.mean([abs(iv[li[e]["inner"]][0]) for e in EYES])
@@ -327,9 +329,7 @@ class FaceScene:
         materials.apply_eye_detail(self.mats, identity.eye_detail, age_years=identity.age_years,
                                    seed=identity.subject_seed)
         # The iris in eye widths (EyeDetail.iris_width_fraction), as a radius on the unit eyeball.
-        width = np.mean([np.linalg.norm(iv[m.landmark_index[e]["inner"]] - iv[m.landmark_index[e]["outer"]])
-                         for e in EYES])
-        self.iris_radius = float(identity.eye_detail.iris_width_fraction * width
+        self.iris_radius = float(identity.eye_detail.iris_width_fraction * self.eye_width
                                  / (2.0 * np.mean([self.eye_radius[e] for e in EYES])))
         self.mats["eye"].node_tree.nodes["iris_radius"].outputs[0].default_value = self.iris_radius
 
@@ -357,9 +357,7 @@ class FaceScene:
             return  # hidden by _show_glasses
         apex_y = min(float(self.model.pupil(iv, e)[1]) for e in EYES)
         skin = np.unique(self.model.part_faces("skin"))
-        li = self.model.landmark_index
-        eye_width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in EYES]))
-        geo = glasses.glasses_geometry(g, self.eye_centre, eye_width, apex_y, iv[skin])
+        geo = glasses.glasses_geometry(g, self.eye_centre, self.eye_width, apex_y, iv[skin])
         for key, (v, f) in (("frame", (geo.frame_verts, geo.frame_faces)), ("lens", (geo.lens_verts, geo.lens_faces))):
             obj = self.glasses[key]
             old = obj.data
