@@ -76,8 +76,8 @@ class AugmentConfig:
     lowres_px: tuple[int, int] = (12, 24)
     occluder_p: float = 0.0        # glasses frames / hair strands across the eye
     jitter_p: float = 0.0          # per-frame crop wobble of real landmarks (jitter, lag behind head motion)
-    jitter_shift: float = 0.03     # max per-frame shift std, of the crop side: FaceMesh corners jitter
-                                   # ~1-2 px on a ~30 px eye, and the crop is 1.6 eye widths
+    jitter_shift: float = 0.03     # max per-frame shift std, of the crop side: assuming FaceMesh corners
+                                   # jitter ~1-2 px on a ~30 px eye (not measured), crop 1.6 eye widths
     jitter_zoom: float = 0.03      # max per-frame zoom std (the corner distance jitters too)
     jitter_drift: float = 0.08     # max amplitude of the slow drift, of the crop side: smoothed
                                    # corners trailing a head that bobs at 1-4 Hz
