@@ -46,8 +46,11 @@ def test_eye_detail_values_in_range():
         assert 0.3 < d.collarette_radius < 0.7 and 0.3 < s.height < 1.0 and 1.0 < s.length < 1.5
         assert g.shape in GLASSES_SHAPES and 1.4 < g.lens_width_eyes < 2.1 and 0.0005 < g.rim_m < 0.006
         assert 0.0 < g.lens_reflection <= 1.0
+        assert -0.001 <= g.seat_drop_m <= 0.009
         assert 0.36 <= d.iris_width_fraction <= 0.46  # real irises span ~0.4 of the eye's opening
     assert np.mean([p.eye_detail.iris_width_fraction for p in people]) == pytest.approx(0.41, abs=0.01)
+    # most frames sit where they were fitted; ~40% have slid down the nose (2-9 mm)
+    assert np.mean([p.glasses.seat_drop_m > 0.002 for p in people]) == pytest.approx(0.4, abs=0.08)
     # the limbal ring fades with age
     young = [p.eye_detail.limbal_ring for p in people if p.age_years < 30]
     old = [p.eye_detail.limbal_ring for p in people if p.age_years > 60]
@@ -118,6 +121,27 @@ def test_glasses_sit_in_front_of_the_eyes_and_clear_of_the_skin():
         for side, e in ((1.0, "left"), (-1.0, "right")):
             half = geo.lens_verts[np.sign(geo.lens_verts[:, 0]) == side]
             assert abs(half[:, 0].mean() - centres[e][0]) < 0.006
+
+
+def test_slid_down_glasses_sit_lower_by_their_drop():
+    """A pair slid down the nose is the same pair, lower by seat_drop_m: its top rim comes down
+    toward the upper lid (where real videos show rims crossing open eyes)."""
+    from generator.face_model import FaceModel
+
+    model = FaceModel.load()
+    person = _people(1, load_config(None, {"identity.glasses_probability": 1.0}))[0]
+    iv = np.asarray(model.identity_vertices(person.macros(), person.details))
+    centres = {e: model.eye_centre(iv, e) for e in ("left", "right")}
+    apex_y = min(float(model.pupil(iv, e)[1]) for e in ("left", "right"))
+    li = model.landmark_index
+    width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in ("left", "right")]))
+    skin = iv[np.unique(model.part_faces("skin"))]
+    fitted = glasses_geometry(dataclasses.replace(person.glasses, seat_drop_m=0.0), centres, width, apex_y, skin)
+    slid = glasses_geometry(dataclasses.replace(person.glasses, seat_drop_m=0.008), centres, width, apex_y, skin)
+    assert slid.lens_verts[:, 2].max() == pytest.approx(fitted.lens_verts[:, 2].max() - 0.008, abs=1e-9)
+    assert slid.frame_verts[:, 2].min() < fitted.frame_verts[:, 2].min() - 0.007
+    eye_z = float(np.mean([c[2] for c in centres.values()]))
+    assert slid.lens_verts[:, 2].max() - eye_z < fitted.lens_verts[:, 2].max() - eye_z
 
 
 def test_default_config_has_glasses_probability():

@@ -94,6 +94,10 @@ class Glasses:
     lens_tint: Tuple[float, float, float]  # linear RGB multiplier of what is seen through the lens
     vertex_distance_m: float  # cornea apex to lens (12-14 mm is the optician's norm)
     lens_reflection: float  # reflection strength x Fresnel: ~0.3 anti-reflective coated .. 1 uncoated
+    # How far the frame sits below its fitted height (pupils a little above the lens centre): glasses
+    # slide down the nose, and then the top rim runs across the upper lid in the picture, an edge
+    # at the lid line over an open eye (real videos show it; at the fitted height rims stay clear).
+    seat_drop_m: float
 
 
 @dataclass(frozen=True)
@@ -322,5 +326,7 @@ def _sample_glasses(r, probability: float, gender: float) -> Optional[Glasses]:
                       frame_colour=_linear([c * r.uniform(0.85, 1.15) for c in _FRAME_RGB[colour_name]]),
                       metal=bool(metal), lens_tint=tuple(float(v) for v in np.clip(tint, 0.0, 1.0)),
                       vertex_distance_m=float(r.uniform(0.011, 0.016)),
-                      lens_reflection=float(r.uniform(0.3, 1.0)))
+                      lens_reflection=float(r.uniform(0.3, 1.0)),
+                      # drawn last: every other draw of the glasses stream is unchanged
+                      seat_drop_m=float(r.uniform(-0.001, 0.002) if r.random() < 0.6 else r.uniform(0.002, 0.009)))
     return glasses if wears else None
