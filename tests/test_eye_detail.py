@@ -216,7 +216,7 @@ def test_makeup_is_worn_mostly_by_women_and_changes_nothing_else():
     assert np.mean(women) == 1.0 and np.mean(men) == pytest.approx(0.2, abs=0.08)
     worn = [p.makeup for p in on if p.makeup is not None]
     for m in worn:
-        assert m.liner_width_m == 0.0 or 0.0008 <= m.liner_width_m <= 0.0025
+        assert m.liner_width_m == 0.0 or 0.001 <= m.liner_width_m <= 0.0035
         assert 0.0 <= m.liner_lower <= 1.0 and 0.0 <= m.shadow_amount <= 0.8 and 0.0 <= m.mascara <= 1.0
         assert all(0.0 <= c <= 1.0 for c in m.liner_colour + m.shadow_colour)
     # each part is sometimes absent: not every made-up eye has liner, shadow or mascara

@@ -361,7 +361,7 @@ def _sample_makeup(r, probability: float, gender: float) -> Optional[Makeup]:
     # drawn first and always (like the glasses), so the probability changes who wears make-up,
     # never what it looks like; mostly worn by women: the probability is theirs, a fifth of it men's
     wears = r.random() < probability * (1.0 if gender < 0.5 else 0.2)
-    liner = r.uniform(0.0008, 0.0025) if r.random() < 0.75 else 0.0
+    liner = r.uniform(0.001, 0.0035) if r.random() < 0.75 else 0.0  # pencil line .. heavy
     lower = r.uniform(0.3, 1.0) if r.random() < 0.35 else 0.0
     liner_srgb = (0.02, 0.02, 0.02) if r.random() < 0.7 else (0.12, 0.07, 0.04)  # black or brown
     shade = tuple(_SHADOW_RGB)[int(r.choice(len(_SHADOW_RGB), p=_SHADOW_P))]
