@@ -210,6 +210,7 @@ class IdentityConfig:
     detail_sigma: float = 0.3  # spread of face-detail sliders in [-1, 1]: varied but not caricatures
     detail_targets: List[str] = field(default_factory=lambda: list(DEFAULT_DETAIL_TARGETS))  # the face asset may ship a subset
     glasses_probability: float = 0.15  # share of subjects wearing glasses: real eye-state sets hold some (issue 12), but the bare eye must dominate; 0 turns them off
+    makeup_probability: float = 0.0  # share of women wearing eye make-up (men: a fifth of it); 0 by default so datasets made before it keep their faces; configs/eye_crops.json sets it
 
 
 @dataclass
@@ -494,6 +495,7 @@ def _validate(cfg: GeneratorConfig):
     for k, name in enumerate(i.detail_targets):
         _check("/" in name, f"identity.detail_targets[{k}]", f"must be 'group/target', got {name!r}")
     _prob(i, "glasses_probability", p)
+    _prob(i, "makeup_probability", p)
 
     r, p = cfg.render, "render"
     _check(r.engine in ENGINES, "render.engine", f"must be one of {', '.join(ENGINES)}, got {r.engine!r}")

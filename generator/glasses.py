@@ -93,7 +93,8 @@ def glasses_geometry(glasses, eye_centres: dict, eye_width_m: float, apex_y: flo
     eye_x = float(np.mean([abs(c[0]) for c in eye_centres.values()]))
     centre_x = max(eye_x + glasses.lens_offset_m, w / 2.0 + MIN_BRIDGE_M / 2.0)
     bridge = 2.0 * centre_x - w  # the gap between the lenses follows from the fit
-    centre_z = float(np.mean([c[2] for c in eye_centres.values()])) - 0.002  # pupils sit a little above the box centre
+    # pupils sit a little above the box centre of fitted frames; slid-down ones sit lower still
+    centre_z = float(np.mean([c[2] for c in eye_centres.values()])) - 0.002 - glasses.seat_drop_m
     inner_u = -w / 2.0
     # rim: the outline pushed out by half the rim width (the lens edge sits in the rim's groove)
     nrm = np.roll(outline, -1, axis=0) - np.roll(outline, 1, axis=0)

@@ -252,6 +252,12 @@ def build_skin(lips_mask: str | None = None):
     pink = b.rgb("caruncle_colour", (0.55, 0.22, 0.22, 1.0))
     base = b.mix(b.math("MULTIPLY", tear, 0.35), base, pink)
     base = b.mix(caruncle, base, pink)
+    # Eye make-up (``makeup``: liner and shadow weights per identity, on the lid skin): pigment
+    # over the skin, shadow first, the liner on top of it.
+    makeup = b.node("ShaderNodeSeparateXYZ")
+    b.link(b.node("ShaderNodeAttribute", "makeup_attr", attribute_name="makeup").outputs["Vector"], makeup.inputs[0])
+    base = b.mix(makeup.outputs[1], base, b.rgb("shadow_colour", (0.3, 0.2, 0.15, 1.0)))
+    base = b.mix(makeup.outputs[0], base, b.rgb("liner_colour", (0.01, 0.01, 0.01, 1.0)))
     # Eyebrows as hair (``brow_hair``); density sets how solid they read.
     brow_st = b.node("ShaderNodeAttribute", "brow_st_attr", attribute_name="brow_st").outputs["Vector"]
     brow_vec = b.node("ShaderNodeAttribute", "brow_hair_attr", attribute_name="brow_hair").outputs["Vector"]
@@ -634,6 +640,15 @@ def apply_hair(mats: dict, hair_colour, eye_x: float, eye_z: float) -> None:
     lashes = mats["lashes"].node_tree
     _set(lashes, "lash_eye_x", abs(float(eye_x)))
     _set(lashes, "lash_eye_z", float(eye_z))
+
+
+def apply_makeup(mats: dict, makeup) -> None:
+    """Make-up colours (where it lies and how strong is the skin's ``makeup`` attribute)."""
+    if makeup is None:
+        return  # the attribute is all zero: the colours are not seen
+    skin = mats["skin"].node_tree
+    _set(skin, "liner_colour", rgba(makeup.liner_colour))
+    _set(skin, "shadow_colour", rgba(makeup.shadow_colour))
 
 
 def apply_identity(mats: dict, skin_tone: float, iris_colour, brow_colour, brow_density: float,

@@ -81,3 +81,47 @@ def periocular_attributes(verts: np.ndarray, eye_x: float, eye_z: float, caruncl
     under_mask = smooth01(dz, -0.006, -0.011) * smooth01(dz, -0.024, -0.016) * smooth01(np.abs(dx), 0.9, 0.4)
     masks = np.stack([np.asarray(caruncle, np.float64), np.asarray(tear_line, np.float64), ring], axis=1)
     return masks, np.stack([crow_phase, crow_mask, under_mask], axis=1)
+
+
+LINER_FADE_M = 0.0005  # the liner's edge softens over half a millimetre (a pencil line, not a decal)
+LOWER_LINER_M = 0.0008  # lower-lid liner width at full strength
+
+
+def makeup_attributes(verts: np.ndarray, upper: dict, lower: dict, eye_width: float, makeup) -> np.ndarray:
+    """makeup [V, 3] = (eyeliner weight, eyeshadow weight, 0) for the rest vertices ``verts``.
+
+    ``upper``/``lower``: per eye, the rest positions [N, 3] of the upper/lower lid-margin vertices
+    (the lash lines); ``makeup`` a sampling.identity.Makeup or None (all zero). The weights are
+    functions of the rest skin, so the make-up moves with the lids as they close: a closed eye
+    shows the liner along the meeting lash lines and the shadow over the lid. (The skin folding in
+    behind the margins gets paint too; the eyeball hides it.)"""
+    v = np.asarray(verts, np.float64)
+    out = np.zeros((len(v), 3))
+    if makeup is None:
+        return out
+    for eye in upper:
+        up, lo = np.asarray(upper[eye], np.float64), np.asarray(lower[eye], np.float64)
+        x0, x1 = min(up[:, 0].min(), lo[:, 0].min()), max(up[:, 0].max(), lo[:, 0].max())
+        pad = 0.6 * eye_width
+        near = np.nonzero((v[:, 0] > x0 - pad) & (v[:, 0] < x1 + pad)
+                          & (np.abs(v[:, 2] - up[:, 2].mean()) < 1.2 * eye_width))[0]
+        p = v[near]
+        for margin, sign, width in ((up, 1.0, makeup.liner_width_m), (lo, -1.0, LOWER_LINER_M * makeup.liner_lower)):
+            d = np.linalg.norm(p[:, None, :] - margin[None, :, :], axis=2)
+            j = np.argmin(d, axis=1)
+            nearest = margin[j]
+            dist = d[np.arange(len(p)), j]
+            side = smooth01(sign * (p[:, 2] - nearest[:, 2]), -0.0002, 0.0003)  # above the upper / below the lower line
+            if width > 0.0:
+                strength = 1.0 if sign > 0 else min(1.0, makeup.liner_lower)
+                liner = strength * smooth01(dist, width + LINER_FADE_M, width) * side
+                out[near, 0] = np.maximum(out[near, 0], liner)
+            if sign > 0 and makeup.shadow_amount > 0.0:
+                h = makeup.shadow_height * eye_width
+                rise = p[:, 2] - nearest[:, 2]
+                # over the lid from the lash line up, fading out over its top third and past the corners
+                shadow = smooth01(rise, -0.0002, 0.0004) * smooth01(rise, h, 0.66 * h)
+                shadow *= smooth01(p[:, 0], x0 - 0.35 * eye_width, x0 - 0.05 * eye_width) \
+                    * smooth01(p[:, 0], x1 + 0.35 * eye_width, x1 + 0.05 * eye_width)
+                out[near, 1] = np.maximum(out[near, 1], makeup.shadow_amount * shadow)
+    return out

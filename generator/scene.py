@@ -138,7 +138,7 @@ class FaceScene:
         self.lash_root_attr = mesh.attributes.new("lash_root", "FLOAT", "POINT")
         # eye-region detail (set per identity by _set_eye_detail): the rest position the skin's
         # patterns stick to; brow, periocular and lid-margin coordinates and masks (generator.periocular)
-        for name in ("skin_rest", "eye_masks", "eye_lines", "brow_st", "brow_hair"):
+        for name in ("skin_rest", "eye_masks", "eye_lines", "brow_st", "brow_hair", "makeup"):
             mesh.attributes.new(name, "FLOAT_VECTOR", "POINT")
         # adding an attribute invalidates Python references to the others: look them up again
         self.scalp_attr, self.lash_root_attr = mesh.attributes["scalp"], mesh.attributes["lash_root"]
@@ -280,6 +280,9 @@ class FaceScene:
         d = np.linalg.norm(iv[self.lash_index][:, None, :] - iv[skin][None, :, :], axis=2)
         self.lash_anchor = skin[np.argmin(d, axis=1)]
         # MakeHuman's lash cards are long; eyelash_length (~0.8-1.2) scales them about the lid.
+        # (Mascara darkens and thickens them, below, but does not lengthen them: the cards only
+        # translate with the closing lid, and longer upper lashes poked up over a closed lid.)
+        mascara = identity.makeup.mascara if identity.makeup is not None else 0.0
         length = LASH_LENGTH * identity.eyelash_length
         self.lash_rest = (iv[self.lash_index] - iv[self.lash_anchor]) * length
         dist = np.linalg.norm(self.lash_rest, axis=1)
@@ -289,7 +292,8 @@ class FaceScene:
         materials.apply_identity(
             self.mats, skin_tone=identity.skin_tone, iris_colour=identity.iris_colour,
             brow_colour=identity.eyebrow_colour, brow_density=identity.eyebrow_density,
-            lash_colour=identity.eyelash_colour, lash_density=identity.eyelash_density,
+            lash_colour=tuple(c * (1.0 - 0.8 * mascara) for c in identity.eyelash_colour),
+            lash_density=min(1.0, identity.eyelash_density + 0.5 * mascara),
             redness=identity.skin_redness, roughness=identity.skin_roughness, seed=identity.subject_seed)
         # Brows from both eyes' corners, mirrored to |x| and averaged; only points in front of
         # the corners (+ a quarter eye width) are painted, not the temples.
@@ -323,11 +327,15 @@ class FaceScene:
         masks, lines = periocular.periocular_attributes(iv, c[0], c[2], caruncle, tear)
         brow_st, brow_hair = periocular.brow_attributes(iv, inner, outer, front_y, identity.eyebrow_thickness,
                                                         identity.eyebrow_arch, identity.brow_shape)
+        makeup = periocular.makeup_attributes(iv, {e: iv[m.upper_margin[e]] for e in EYES},
+                                              {e: iv[m.lower_margin[e]] for e in EYES}, self.eye_width, identity.makeup)
+        makeup[self.lash_index] = 0.0
         for name, values in (("skin_rest", iv), ("eye_masks", masks), ("eye_lines", lines), ("brow_st", brow_st),
-                             ("brow_hair", brow_hair)):
+                             ("brow_hair", brow_hair), ("makeup", makeup)):
             attrs[name].data.foreach_set("vector", np.asarray(values, np.float32).ravel())
         materials.apply_eye_detail(self.mats, identity.eye_detail, age_years=identity.age_years,
                                    seed=identity.subject_seed)
+        materials.apply_makeup(self.mats, identity.makeup)
         # The iris in eye widths (EyeDetail.iris_width_fraction), as a radius on the unit eyeball.
         self.iris_radius = float(identity.eye_detail.iris_width_fraction * self.eye_width
                                  / (2.0 * np.mean([self.eye_radius[e] for e in EYES])))

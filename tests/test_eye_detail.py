@@ -46,8 +46,11 @@ def test_eye_detail_values_in_range():
         assert 0.3 < d.collarette_radius < 0.7 and 0.3 < s.height < 1.0 and 1.0 < s.length < 1.5
         assert g.shape in GLASSES_SHAPES and 1.4 < g.lens_width_eyes < 2.1 and 0.0005 < g.rim_m < 0.006
         assert 0.0 < g.lens_reflection <= 1.0
+        assert -0.001 <= g.seat_drop_m <= 0.009
         assert 0.36 <= d.iris_width_fraction <= 0.46  # real irises span ~0.4 of the eye's opening
     assert np.mean([p.eye_detail.iris_width_fraction for p in people]) == pytest.approx(0.41, abs=0.01)
+    # most frames sit where they were fitted; ~40% have slid down the nose (2-9 mm)
+    assert np.mean([p.glasses.seat_drop_m > 0.002 for p in people]) == pytest.approx(0.4, abs=0.08)
     # the limbal ring fades with age
     young = [p.eye_detail.limbal_ring for p in people if p.age_years < 30]
     old = [p.eye_detail.limbal_ring for p in people if p.age_years > 60]
@@ -120,6 +123,27 @@ def test_glasses_sit_in_front_of_the_eyes_and_clear_of_the_skin():
             assert abs(half[:, 0].mean() - centres[e][0]) < 0.006
 
 
+def test_slid_down_glasses_sit_lower_by_their_drop():
+    """A pair slid down the nose is the same pair, lower by seat_drop_m: its top rim comes down
+    toward the upper lid (where real videos show rims crossing open eyes)."""
+    from generator.face_model import FaceModel
+
+    model = FaceModel.load()
+    person = _people(1, load_config(None, {"identity.glasses_probability": 1.0}))[0]
+    iv = np.asarray(model.identity_vertices(person.macros(), person.details))
+    centres = {e: model.eye_centre(iv, e) for e in ("left", "right")}
+    apex_y = min(float(model.pupil(iv, e)[1]) for e in ("left", "right"))
+    li = model.landmark_index
+    width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in ("left", "right")]))
+    skin = iv[np.unique(model.part_faces("skin"))]
+    fitted = glasses_geometry(dataclasses.replace(person.glasses, seat_drop_m=0.0), centres, width, apex_y, skin)
+    slid = glasses_geometry(dataclasses.replace(person.glasses, seat_drop_m=0.008), centres, width, apex_y, skin)
+    assert slid.lens_verts[:, 2].max() == pytest.approx(fitted.lens_verts[:, 2].max() - 0.008, abs=1e-9)
+    assert slid.frame_verts[:, 2].min() < fitted.frame_verts[:, 2].min() - 0.007
+    eye_z = float(np.mean([c[2] for c in centres.values()]))
+    assert slid.lens_verts[:, 2].max() - eye_z < fitted.lens_verts[:, 2].max() - eye_z
+
+
 def test_default_config_has_glasses_probability():
     assert GeneratorConfig().identity.glasses_probability == pytest.approx(0.15)
 
@@ -178,3 +202,67 @@ def test_periocular_masks_ring_the_eye():
     crow, under = lines[:, 1], lines[:, 2]
     assert crow[at(0.057, 0.0)] == 1.0 and crow[at(0.03, 0.0)] == 0.0  # crow's feet at the outer corner
     assert under[at(0.03, -0.015)] == 1.0 and under[at(0.03, 0.015)] == 0.0  # under-eye lines below only
+
+
+def test_makeup_is_worn_mostly_by_women_and_changes_nothing_else():
+    off = _people(400, load_config(None, {"identity.makeup_probability": 0.0}))
+    on = _people(400, load_config(None, {"identity.makeup_probability": 1.0}))
+    assert all(p.makeup is None for p in off)
+    for a, b in zip(off, on):
+        assert dataclasses.replace(b, makeup=None) == a  # the same face, with or without make-up
+        assert from_json(Identity, to_json(b)) == b
+    women = [p.makeup is not None for p in on if p.gender < 0.5]
+    men = [p.makeup is not None for p in on if p.gender >= 0.5]
+    assert np.mean(women) == 1.0 and np.mean(men) == pytest.approx(0.2, abs=0.08)
+    worn = [p.makeup for p in on if p.makeup is not None]
+    for m in worn:
+        assert m.liner_width_m == 0.0 or 0.001 <= m.liner_width_m <= 0.0035
+        assert 0.0 <= m.liner_lower <= 1.0 and 0.0 <= m.shadow_amount <= 0.8 and 0.0 <= m.mascara <= 1.0
+        assert all(0.0 <= c <= 1.0 for c in m.liner_colour + m.shadow_colour)
+    # each part is sometimes absent: not every made-up eye has liner, shadow or mascara
+    for part in ("liner_width_m", "shadow_amount", "mascara"):
+        share = np.mean([getattr(m, part) > 0 for m in worn])
+        assert 0.3 < share < 0.95, part
+
+
+def test_makeup_probability_is_validated():
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, {"identity.makeup_probability": 1.5}).validate()
+    assert exc.value.field == "identity.makeup_probability"
+
+
+def test_makeup_paints_the_lid_along_the_lash_line():
+    """Liner: a band above the upper lash line as wide as liner_width_m, nothing a few mm away;
+    shadow: the lid above the lash line up to shadow_height eye widths, not below the eye."""
+    from generator.face_model import FaceModel
+    from generator.periocular import makeup_attributes
+    from generator.sampling.identity import Makeup
+
+    model = FaceModel.load()
+    person = _people(1, load_config(None, {}))[0]
+    iv = np.asarray(model.identity_vertices(person.macros(), person.details))
+    eyes = ("left", "right")
+    upper = {e: iv[model.upper_margin[e]] for e in eyes}
+    lower = {e: iv[model.lower_margin[e]] for e in eyes}
+    li = model.landmark_index
+    width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in eyes]))
+    m = Makeup(liner_width_m=0.002, liner_lower=0.0, liner_colour=(0.0, 0.0, 0.0), shadow_amount=0.6,
+               shadow_height=0.4, shadow_colour=(0.3, 0.2, 0.1), mascara=0.5)
+    w = makeup_attributes(iv, upper, lower, width, m)
+    assert w.shape == (len(iv), 3) and w.min() >= 0.0 and w[:, 0].max() <= 1.0
+    assert not makeup_attributes(iv, upper, lower, width, None).any()
+    for e in eyes:
+        up = upper[e]
+        d = np.linalg.norm(iv[:, None, :] - up[None, :, :], axis=2)
+        j = np.argmin(d, axis=1)
+        dist, rise = d.min(axis=1), iv[:, 2] - up[j, 2]
+        side = np.sign(iv[:, 0]) == np.sign(up[0, 0])  # this eye's half of the face
+        mid_x = side & (np.abs(iv[:, 0]) > np.abs(up[:, 0]).min() + 0.2 * width) \
+            & (np.abs(iv[:, 0]) < np.abs(up[:, 0]).max() - 0.2 * width)
+        band = mid_x & (dist < 0.0015) & (rise > 0.0005)
+        assert band.sum() >= 3 and w[band, 0].min() > 0.9  # the liner band
+        assert w[mid_x & (dist > 0.004), 0].max() == 0.0  # nothing past its fading edge
+        lid = mid_x & (rise > 0.0008) & (rise < 0.2 * width) & (dist < 0.2 * width)
+        assert lid.sum() >= 3 and w[lid, 1].min() == pytest.approx(0.6)  # shadow over the lid
+        below = mid_x & (iv[:, 2] < iv[model.lower_margin[e], 2].min() - 0.002)
+        assert w[below, 1].max() == 0.0 and w[below, 0].max() == 0.0  # no lower liner asked for

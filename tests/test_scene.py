@@ -294,3 +294,34 @@ def test_iris_is_sized_in_eye_widths(scene, tmp_path):
         assert ratio == pytest.approx(fraction, abs=0.07), (eye, measured)
     for eye in ("left", "right"):
         assert measured[0.46, eye] > measured[0.36, eye] + 0.04
+
+
+def test_makeup_closes_with_the_lid(scene, tmp_path):
+    """Eyeliner is paint on the lid skin: with the eyes shut it lies along the closed lash line
+    (the band between the corners darkens), and the cheek below the eye keeps its colour."""
+    from generator.sampling.identity import Makeup
+
+    spec = _spec(scene, 6, 1, (256, 256))
+    _framed(spec)
+    spec.lights = (AreaLight(power_w=80.0, azimuth_deg=0.0, elevation_deg=10.0, distance_m=1.2, size_m=0.8,
+                             colour_temperature_k=5500.0, rgb=kelvin_to_rgb(5500.0)),)
+    liner = Makeup(liner_width_m=0.0035, liner_lower=0.0, liner_colour=(0.0, 0.0, 0.0), shadow_amount=0.0,
+                   shadow_height=0.3, shadow_colour=(0.2, 0.1, 0.1), mascara=0.0)
+    shut = [{"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0}]
+    img, rows = {}, {}
+    for name, makeup in (("bare", None), ("liner", liner)):
+        spec.identity = dataclasses.replace(spec.identity, glasses=None, makeup=makeup)
+        rows[name] = scene.render_clip(_Controlled(spec, shut), str(tmp_path / name))[0]
+        img[name] = _read_png(tmp_path / name / "0000.png").mean(axis=2)
+    row = rows["bare"]
+    assert row == rows["liner"]  # make-up never changes a label
+    for eye in ("left", "right"):
+        xo, xi = row[f"{eye}_outer_x"], row[f"{eye}_inner_x"]
+        x0, x1 = int(min(xo, xi) + 0.25 * abs(xo - xi)), int(max(xo, xi) - 0.25 * abs(xo - xi))
+        y = int(round((row[f"{eye}_upper_y"] + row[f"{eye}_lower_y"]) / 2))
+        w = abs(xo - xi)
+        line = slice(y - 2, y + 3)
+        cheek = slice(y + int(0.5 * w), y + int(0.5 * w) + 3)
+        darker = img["bare"][line, x0:x1].mean() - img["liner"][line, x0:x1].mean()
+        assert darker > 0.05, (eye, darker)  # the liner is on the closed lid's lash line
+        assert abs(img["bare"][cheek, x0:x1].mean() - img["liner"][cheek, x0:x1].mean()) < 0.01

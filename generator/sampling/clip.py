@@ -36,7 +36,8 @@ from .motion import CameraShake, Expressions, GazeMotion, HeadMotion
 # The clip contract's version (clips.csv rows, config.json "versions"): bump it whenever a sampled
 # field is added or changes meaning, so old rows and old datasets are told apart, not half-read.
 # 2: Identity.eye_detail (incl. iris_width_fraction), brow_shape, glasses.
-SPEC_VERSION = 2
+# 3: Glasses.seat_drop_m (frames slid down the nose), Identity.makeup.
+SPEC_VERSION = 3
 # spawn keys of the per-aspect streams: never renumber, only append
 ASPECTS = {"blink": 0, "head": 1, "gaze": 2, "expressions": 3, "shake": 4, "camera": 5, "lights": 6,
            "background": 7, "light_level": 8}

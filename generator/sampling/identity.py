@@ -94,6 +94,24 @@ class Glasses:
     lens_tint: Tuple[float, float, float]  # linear RGB multiplier of what is seen through the lens
     vertex_distance_m: float  # cornea apex to lens (12-14 mm is the optician's norm)
     lens_reflection: float  # reflection strength x Fresnel: ~0.3 anti-reflective coated .. 1 uncoated
+    # How far the frame sits below its fitted height (pupils a little above the lens centre): glasses
+    # slide down the nose, and then the top rim runs across the upper lid in the picture, an edge
+    # at the lid line over an open eye (real videos show it; at the fitted height rims stay clear).
+    seat_drop_m: float
+
+
+@dataclass(frozen=True)
+class Makeup:
+    """Eye make-up (FaceScene paints it on the lid skin, so it moves with the closing lid, and
+    darkens, thickens and lengthens the lashes). Real eye-state sets hold many made-up eyes: closed,
+    they show a dark liner and lash line on a tinted lid, which bare renders never did."""
+    liner_width_m: float  # upper eyeliner: a band this wide above the lash line (0: none)
+    liner_lower: float  # lower-lid liner strength 0..1 (0: none)
+    liner_colour: Tuple[float, float, float]  # linear RGB
+    shadow_amount: float  # eyeshadow opacity on the upper lid 0..1 (0: none)
+    shadow_height: float  # how far up the lid it reaches above the lash line, in eye widths
+    shadow_colour: Tuple[float, float, float]  # linear RGB
+    mascara: float  # 0..1: lashes darker and denser
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,7 @@ class Identity:
     eye_detail: EyeDetail
     brow_shape: BrowShape
     glasses: Optional[Glasses]  # None: no glasses (cfg.identity.glasses_probability)
+    makeup: Optional[Makeup]  # None: bare eyes (cfg.identity.makeup_probability)
 
     def macros(self) -> Dict[str, float]:
         return {k: getattr(self, k) for k in MACROS}
@@ -248,11 +267,13 @@ def sample_identity(subject_seed: int, cfg, subject_id: int = -1) -> Identity:
     eyebrow_arch = float(r_hair.uniform(0.7, 1.3))
 
     rate = float(cfg.blink.rate_per_min * np.exp(r_rate.normal(0.0, cfg.blink.rate_log_sigma)))
-    r_iris, r_brow, r_glasses = [np.random.default_rng(s)
-                                 for s in np.random.SeedSequence([int(subject_seed), _EYE_DETAIL_TAG]).spawn(3)]
+    # spawned children depend on their index only: the 4th (make-up) left the first three unchanged
+    r_iris, r_brow, r_glasses, r_makeup = [np.random.default_rng(s)
+                                           for s in np.random.SeedSequence([int(subject_seed), _EYE_DETAIL_TAG]).spawn(4)]
     eye_detail = _sample_eye_detail(r_iris, iris_kind, iris_colour, age_years, skin_tone)
     brow_shape = _sample_brow_shape(r_brow, gender)
     glasses = _sample_glasses(r_glasses, float(icfg.glasses_probability), gender)
+    makeup = _sample_makeup(r_makeup, float(icfg.makeup_probability), gender)
     return Identity(subject_id=int(subject_id), subject_seed=int(subject_seed), gender=gender,
                     age=age_years_to_macro(age_years), age_years=age_years, muscle=muscle, weight=weight, height=height,
                     proportions=proportions, african=mix["african"], asian=mix["asian"], caucasian=mix["caucasian"],
@@ -261,7 +282,8 @@ def sample_identity(subject_seed: int, cfg, subject_id: int = -1) -> Identity:
                     eyelash_density=eyelash_density, eyelash_colour=eyelash_colour,
                     eyebrow_thickness=eyebrow_thickness, eyebrow_density=eyebrow_density, eyebrow_arch=eyebrow_arch,
                     eyebrow_colour=eyebrow_colour, hair_kind=hair_kind, hair_colour=_linear(hair_srgb),
-                    blink_rate_per_min=rate, eye_detail=eye_detail, brow_shape=brow_shape, glasses=glasses)
+                    blink_rate_per_min=rate, eye_detail=eye_detail, brow_shape=brow_shape, glasses=glasses,
+                    makeup=makeup)
 
 
 def _sample_eye_detail(r, iris_kind: str, iris_colour, age_years: float, skin_tone: float) -> EyeDetail:
@@ -322,5 +344,32 @@ def _sample_glasses(r, probability: float, gender: float) -> Optional[Glasses]:
                       frame_colour=_linear([c * r.uniform(0.85, 1.15) for c in _FRAME_RGB[colour_name]]),
                       metal=bool(metal), lens_tint=tuple(float(v) for v in np.clip(tint, 0.0, 1.0)),
                       vertex_distance_m=float(r.uniform(0.011, 0.016)),
-                      lens_reflection=float(r.uniform(0.3, 1.0)))
+                      lens_reflection=float(r.uniform(0.3, 1.0)),
+                      # drawn last: every other draw of the glasses stream is unchanged
+                      seat_drop_m=float(r.uniform(-0.001, 0.002) if r.random() < 0.6 else r.uniform(0.002, 0.009)))
     return glasses if wears else None
+
+
+# Eyeshadow shades (sRGB): browns and taupes most, then mauve, grey/smoky, bronze, plum, gold
+_SHADOW_RGB = {"brown": (0.45, 0.32, 0.25), "taupe": (0.55, 0.47, 0.42), "dark_brown": (0.28, 0.18, 0.13),
+               "mauve": (0.55, 0.38, 0.45), "smoky": (0.22, 0.21, 0.22), "bronze": (0.6, 0.42, 0.25),
+               "plum": (0.35, 0.18, 0.28), "gold": (0.75, 0.62, 0.4)}
+_SHADOW_P = np.array([0.24, 0.18, 0.14, 0.12, 0.12, 0.08, 0.06, 0.06])
+
+
+def _sample_makeup(r, probability: float, gender: float) -> Optional[Makeup]:
+    # drawn first and always (like the glasses), so the probability changes who wears make-up,
+    # never what it looks like; mostly worn by women: the probability is theirs, a fifth of it men's
+    wears = r.random() < probability * (1.0 if gender < 0.5 else 0.2)
+    liner = r.uniform(0.001, 0.0035) if r.random() < 0.75 else 0.0  # pencil line .. heavy
+    lower = r.uniform(0.3, 1.0) if r.random() < 0.35 else 0.0
+    liner_srgb = (0.02, 0.02, 0.02) if r.random() < 0.7 else (0.12, 0.07, 0.04)  # black or brown
+    shade = tuple(_SHADOW_RGB)[int(r.choice(len(_SHADOW_RGB), p=_SHADOW_P))]
+    shadow = r.uniform(0.25, 0.8) if r.random() < 0.6 else 0.0
+    height = r.uniform(0.25, 0.6)
+    shadow_srgb = [c * r.uniform(0.85, 1.15) for c in _SHADOW_RGB[shade]]
+    mascara = r.uniform(0.4, 1.0) if r.random() < 0.85 else 0.0
+    makeup = Makeup(liner_width_m=float(liner), liner_lower=float(lower), liner_colour=_linear(liner_srgb),
+                    shadow_amount=float(shadow), shadow_height=float(height), shadow_colour=_linear(shadow_srgb),
+                    mascara=float(mascara))
+    return makeup if wears else None
