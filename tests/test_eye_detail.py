@@ -18,6 +18,19 @@ def _people(n, cfg):
     return [sample_identity(subject_seed_for(cfg, i), cfg, i) for i in range(n)]
 
 
+def _face(model, person):
+    """The rest geometry the scene fits glasses and make-up to: identity vertices, eye centres,
+    the corneas' apex y, the corner distance (mean of both eyes) and the skin vertices."""
+    iv = np.asarray(model.identity_vertices(person.macros(), person.details))
+    eyes = ("left", "right")
+    centres = {e: model.eye_centre(iv, e) for e in eyes}
+    apex_y = min(float(model.pupil(iv, e)[1]) for e in eyes)
+    li = model.landmark_index
+    width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in eyes]))
+    skin = iv[np.unique(model.part_faces("skin"))]
+    return iv, centres, apex_y, width, skin
+
+
 def test_eye_detail_brows_and_glasses_are_seeded_per_identity():
     cfg = load_config(None, {"identity.glasses_probability": 0.5})
     a = _people(40, cfg)
@@ -98,12 +111,7 @@ def test_glasses_sit_in_front_of_the_eyes_and_clear_of_the_skin():
     model = FaceModel.load()
     cfg = load_config(None, {"identity.glasses_probability": 1.0})
     for person in _people(6, cfg):
-        iv = np.asarray(model.identity_vertices(person.macros(), person.details))
-        centres = {e: model.eye_centre(iv, e) for e in ("left", "right")}
-        apex_y = min(float(model.pupil(iv, e)[1]) for e in ("left", "right"))
-        li = model.landmark_index
-        width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in ("left", "right")]))
-        skin = iv[np.unique(model.part_faces("skin"))]
+        iv, centres, apex_y, width, skin = _face(model, person)
         geo = glasses_geometry(person.glasses, centres, width, apex_y, skin)
         # the lens plane is at least the vertex distance in front of the corneas (-y is forward)
         assert geo.lens_plane_y <= apex_y - person.glasses.vertex_distance_m + 1e-9
@@ -130,12 +138,7 @@ def test_slid_down_glasses_sit_lower_by_their_drop():
 
     model = FaceModel.load()
     person = _people(1, load_config(None, {"identity.glasses_probability": 1.0}))[0]
-    iv = np.asarray(model.identity_vertices(person.macros(), person.details))
-    centres = {e: model.eye_centre(iv, e) for e in ("left", "right")}
-    apex_y = min(float(model.pupil(iv, e)[1]) for e in ("left", "right"))
-    li = model.landmark_index
-    width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in ("left", "right")]))
-    skin = iv[np.unique(model.part_faces("skin"))]
+    iv, centres, apex_y, width, skin = _face(model, person)
     fitted = glasses_geometry(dataclasses.replace(person.glasses, seat_drop_m=0.0), centres, width, apex_y, skin)
     slid = glasses_geometry(dataclasses.replace(person.glasses, seat_drop_m=0.008), centres, width, apex_y, skin)
     assert slid.lens_verts[:, 2].max() == pytest.approx(fitted.lens_verts[:, 2].max() - 0.008, abs=1e-9)
@@ -240,12 +243,10 @@ def test_makeup_paints_the_lid_along_the_lash_line():
 
     model = FaceModel.load()
     person = _people(1, load_config(None, {}))[0]
-    iv = np.asarray(model.identity_vertices(person.macros(), person.details))
+    iv, _, _, width, _ = _face(model, person)
     eyes = ("left", "right")
     upper = {e: iv[model.upper_margin[e]] for e in eyes}
     lower = {e: iv[model.lower_margin[e]] for e in eyes}
-    li = model.landmark_index
-    width = float(np.mean([np.linalg.norm(iv[li[e]["outer"]] - iv[li[e]["inner"]]) for e in eyes]))
     m = Makeup(liner_width_m=0.002, liner_lower=0.0, liner_colour=(0.0, 0.0, 0.0), shadow_amount=0.6,
                shadow_height=0.4, shadow_colour=(0.3, 0.2, 0.1), mascara=0.5)
     w = makeup_attributes(iv, upper, lower, width, m)

@@ -103,7 +103,7 @@ class Glasses:
 @dataclass(frozen=True)
 class Makeup:
     """Eye make-up (FaceScene paints it on the lid skin, so it moves with the closing lid, and
-    darkens, thickens and lengthens the lashes). Real eye-state sets hold many made-up eyes: closed,
+    darkens and thickens the lashes). Real eye-state sets hold many made-up eyes: closed,
     they show a dark liner and lash line on a tinted lid, which bare renders never did."""
     liner_width_m: float  # upper eyeliner: a band this wide above the lash line (0: none)
     liner_lower: float  # lower-lid liner strength 0..1 (0: none)
